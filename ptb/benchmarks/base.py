@@ -1,0 +1,60 @@
+"""What a benchmark is: rows in the source's own schema -> samples -> scores.
+
+A benchmark module defines one `BENCHMARK = Benchmark(...)`: how to load its rows, a pure
+row-to-sample function, a scorer, and its generation limits. Everything else (engines,
+evaluation, `ptb score`, the sft-baseline's training data) goes through these fields,
+the same for the synthetic `arith` as for the real benchmarks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Sample:
+    index: int  # row number in the loaded split
+    messages: list[dict]  # the chat sent to the model (few-shot turns included)
+    target: str  # what the scorer compares against
+    tools: list[dict] | None = None  # OpenAI-style function specs offered to the model
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float  # 0..1
+    answer: str | None = None  # what the scorer extracted from the output
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    id: str
+    load: Callable[[str], list[dict]]  # split name -> rows
+    to_sample: Callable[[dict, int], Sample]
+    score: Callable[[Sample, str], Score]
+    max_tokens: tuple[int, ...]  # the retry ladder: first limit, then lower ones
+    test_split: str = "test"
+    # Data the rules allow training on, as (prompt messages, completion text) pairs;
+    # None where the benchmark has no allowed training split.
+    train_pairs: Callable[[], list[tuple[list[dict], str]]] | None = None
+
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+
+
+def last_number(text: str) -> str | None:
+    """The last number in `text`, without thousands separators ('1,234.0' -> '1234.0')."""
+    found = _NUMBER.findall(text)
+    return found[-1].replace(",", "") if found else None
+
+
+def same_number(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return False
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False

@@ -1,0 +1,46 @@
+"""Chat templates, chosen from the model's declared architecture (config.json), never
+from its folder name: the reference harness guessed the family from the path string,
+so a folder named after another family silently changed the template."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from ptb import paths
+
+# architecture in config.json -> template file in ptb/templates/
+FAMILIES = {
+    "Qwen3ForCausalLM": "qwen3",
+}
+
+
+class UnknownArchitecture(ValueError):
+    pass
+
+
+def architecture(model_dir: str | Path) -> str:
+    config = json.loads((Path(model_dir) / "config.json").read_text())
+    archs = config.get("architectures") or []
+    if len(archs) != 1:
+        raise UnknownArchitecture(f"{model_dir}/config.json: expected one entry in 'architectures', got {archs}")
+    return archs[0]
+
+
+def family(model_dir: str | Path) -> str:
+    arch = architecture(model_dir)
+    if arch not in FAMILIES:
+        raise UnknownArchitecture(
+            f"{model_dir}: architecture {arch} has no chat template in ptb (known: {', '.join(FAMILIES)})"
+        )
+    return FAMILIES[arch]
+
+
+@cache
+def template(name: str) -> str:
+    return (paths.TEMPLATES / f"{name}.jinja").read_text()
+
+
+def template_for(model_dir: str | Path) -> str:
+    return template(family(model_dir))

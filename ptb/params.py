@@ -1,0 +1,200 @@
+"""Grid and agent parameter files: strict validation and expansion into cells.
+
+A grid YAML holds scalars and lists only; every key is one of `Grid`'s fields. Agent
+definitions live in parameters/agents/<name>.yaml (see `AgentDef`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from ptb import paths
+
+
+class ParamError(ValueError):
+    """Bad parameters: the message is one line naming the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Grid(_Strict):
+    experiment: str
+    agents: list[str]
+    models: list[str]
+    benchmarks: list[str]
+    seeds: list[int] = [0]
+    hours: float | int = 10
+    sandbox: Literal["local", "docker"] = "local"
+    executor: Literal["local", "slurm"] = "local"
+    engine: Literal["auto", "vllm", "transformers"] = "auto"
+    # None: each agent's own default (agents that call an API need the network).
+    network: bool | None = None
+    # Evaluate only the first N test items (smoke tests); None is the full benchmark.
+    eval_limit: int | None = None
+
+    @field_validator("experiment")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v):
+            raise ValueError("must be letters, digits, '.', '_' or '-'")
+        return v
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("must be > 0")
+        return float(v)
+
+
+class AgentDef(_Strict):
+    """One agent: a command run inside the sandbox, in its task folder.
+
+    `command` placeholders: {prompt} (the task text), {prompt_file}, {base_model} (path),
+    {instruct_model} (path; only agents that need it), {model_id}, {benchmark}, {hours},
+    {python} (the interpreter that has ptb installed).
+    """
+
+    name: str
+    description: str = ""
+    command: list[str]
+    env: list[str] = []  # names of host environment variables the agent may read
+    network: bool = True
+    trace: Literal["plain"] = "plain"
+    needs_instruct_model: bool = False
+
+
+@dataclass(frozen=True)
+class Cell:
+    experiment: str
+    agent: str
+    model: str
+    benchmark: str
+    seed: int = 0
+    hours: float = 10.0
+    sandbox: str = "local"
+    engine: str = "auto"
+    network: bool | None = None
+    eval_limit: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.agent}__{model_slug(self.model)}__{self.benchmark}__s{self.seed}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Cell:
+        return cls(**d)
+
+
+def model_slug(model: str) -> str:
+    return Path(model.rstrip("/")).name
+
+
+def _one_line(err: ValidationError, where: str) -> ParamError:
+    e = err.errors()[0]
+    key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    if e["type"] == "extra_forbidden":
+        return ParamError(f"{where}: unknown key '{key}'")
+    if e["type"] == "missing":
+        return ParamError(f"{where}: missing key '{key}'")
+    return ParamError(f"{where}: key '{key}': {e['msg']} (got {e.get('input')!r})")
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise ParamError(f"{path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" (line {mark.line + 1})" if mark else ""
+        raise ParamError(f"{path}: malformed YAML{at}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(data, dict):
+        raise ParamError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def agent_names() -> list[str]:
+    return sorted(p.stem for p in paths.AGENTS.glob("*.yaml"))
+
+
+def load_agent(name: str) -> AgentDef:
+    path = paths.AGENTS / f"{name}.yaml"
+    if not path.is_file():
+        raise ParamError(f"unknown agent '{name}' (known: {', '.join(agent_names())}; add {path})")
+    try:
+        agent = AgentDef.model_validate(_read_yaml(path))
+    except ValidationError as e:
+        raise _one_line(e, str(path)) from None
+    if agent.name != name:
+        raise ParamError(f"{path}: key 'name': '{agent.name}' differs from the file name '{name}'")
+    return agent
+
+
+def check_model(model: str, where: str = "") -> None:
+    from ptb.models import is_known_model
+
+    if not is_known_model(model):
+        raise ParamError(
+            f"{where}unknown model '{model}': give a Hugging Face id (org/name), "
+            "an existing local model folder, or 'tiny-qwen3'"
+        )
+
+
+def check_names(grid: Grid | Cell, where: str) -> None:
+    from ptb.benchmarks import BENCHMARKS
+
+    agents = grid.agents if isinstance(grid, Grid) else [grid.agent]
+    benchmarks = grid.benchmarks if isinstance(grid, Grid) else [grid.benchmark]
+    models = grid.models if isinstance(grid, Grid) else [grid.model]
+    for key, values in (("agents", agents), ("benchmarks", benchmarks), ("models", models)):
+        if isinstance(grid, Grid) and not values:
+            raise ParamError(f"{where}: key '{key}': empty list")
+    for a in agents:
+        if a not in agent_names():
+            raise ParamError(f"{where}: key 'agents': unknown agent '{a}' (known: {', '.join(agent_names())})")
+        load_agent(a)
+    for b in benchmarks:
+        if b not in BENCHMARKS:
+            raise ParamError(f"{where}: key 'benchmarks': unknown benchmark '{b}' (known: {', '.join(BENCHMARKS)})")
+    for m in models:
+        check_model(m, f"{where}: key 'models': ")
+
+
+def load_grid(path: str | Path, **overrides) -> Grid:
+    path = Path(path)
+    data = _read_yaml(path)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        grid = Grid.model_validate(data)
+    except ValidationError as e:
+        raise _one_line(e, str(path)) from None
+    check_names(grid, str(path))
+    return grid
+
+
+def expand(grid: Grid) -> list[Cell]:
+    return [
+        Cell(grid.experiment, a, m, b, s, grid.hours, grid.sandbox, grid.engine, grid.network, grid.eval_limit)
+        for a, m, b, s in itertools.product(grid.agents, grid.models, grid.benchmarks, grid.seeds)
+    ]
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON so that readers see the old file or the whole new one, never a part."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)

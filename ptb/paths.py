@@ -1,0 +1,86 @@
+"""Every path ptb reads or writes, built in one place.
+
+    outputs/<experiment>/                  ExperimentPaths
+        <cell>/                            CellPaths
+            cell.json                      the Cell, written first
+            run_cell.ipynb                 the executed notebook
+            task/                          the agent's working folder (all it may write)
+                prompt.md  evaluate.py  timer.sh  final_model/
+            agent/stdout.log stderr.log agent.json
+            eval/metrics.json samples.jsonl eval.log
+            integrity.json
+            result.json                    written last: the cell is finished iff it exists
+        .incomplete/<cell>-<time>/         interrupted attempts, moved aside on re-run
+        leaderboard.csv leaderboard.html
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+PARAMETERS = ROOT / "parameters"
+AGENTS = PARAMETERS / "agents"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+def cache_dir() -> Path:
+    """ptb's own cache (built models such as tiny-qwen3); PTB_CACHE overrides."""
+    default = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ptb"
+    return Path(os.environ.get("PTB_CACHE", default))
+
+
+@dataclass(frozen=True)
+class CellPaths:
+    root: Path
+
+    @property
+    def cell_json(self) -> Path:
+        return self.root / "cell.json"
+
+    @property
+    def notebook(self) -> Path:
+        return self.root / "run_cell.ipynb"
+
+    @property
+    def task(self) -> Path:
+        return self.root / "task"
+
+    @property
+    def final_model(self) -> Path:
+        return self.task / "final_model"
+
+    @property
+    def agent(self) -> Path:
+        return self.root / "agent"
+
+    @property
+    def eval(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def integrity(self) -> Path:
+        return self.root / "integrity.json"
+
+    @property
+    def result(self) -> Path:
+        return self.root / "result.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root.parent / f".{self.root.name}.lock"
+
+
+@dataclass(frozen=True)
+class ExperimentPaths:
+    root: Path
+
+    def cell(self, name: str) -> CellPaths:
+        return CellPaths(self.root / name)
+
+    @property
+    def incomplete(self) -> Path:
+        return self.root / ".incomplete"

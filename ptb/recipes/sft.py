@@ -1,0 +1,118 @@
+"""The sft-baseline agent: a fixed post-training recipe, no LLM involved.
+
+Runs inside the sandbox like any agent: loads the base model, fine-tunes it with TRL's
+SFTTrainer on the benchmark's allowed training split (loss on the answer only, in ptb's
+chat template, i.e. exactly the format the evaluation prompts with), watches `timer.sh`
+and stops early enough to save `final_model/`. Benchmarks without an allowed training
+split get the base model back unchanged, and say so.
+
+    python -m ptb.recipes.sft --base-model PATH --benchmark B --out final_model
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def time_left(timer: Path) -> float | None:
+    """Seconds left, as `bash timer.sh` prints them; None where there is no timer."""
+    if not timer.is_file():
+        return None
+    out = subprocess.run(["bash", str(timer)], capture_output=True, text=True).stdout
+    m = re.search(r"\((\d+) seconds\)", out)
+    return float(m.group(1)) if m else None
+
+
+def hyperparameters(n_params: int) -> dict:
+    if n_params < 10_000_000:
+        # tiny-qwen3 on CPU: reaches 95% on arith in ~800 steps; lr 1e-2 diverges.
+        return dict(learning_rate=3e-3, per_device_train_batch_size=64, gradient_accumulation_steps=1,
+                    warmup_steps=50, max_steps=900, num_train_epochs=1, bf16=False, gradient_checkpointing=False)
+    # 1.7B-4B models on one H100: full fine-tune, bf16, effective batch 32, two epochs.
+    return dict(learning_rate=1e-5, per_device_train_batch_size=8, gradient_accumulation_steps=4,
+                warmup_steps=20, max_steps=-1, num_train_epochs=2, bf16=True, gradient_checkpointing=True,
+                lr_scheduler_type="cosine")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base-model", required=True, type=Path)
+    ap.add_argument("--benchmark", required=True)
+    ap.add_argument("--out", default=Path("final_model"), type=Path)
+    ap.add_argument("--timer", default=Path("timer.sh"), type=Path)
+    ap.add_argument("--reserve-s", type=float, default=None, help="stop when this little time is left")
+    args = ap.parse_args(argv)
+
+    from ptb.benchmarks import BENCHMARKS
+
+    bench = BENCHMARKS[args.benchmark]
+    if bench.train_pairs is None:
+        print(f"{args.benchmark} has no allowed training split: final_model = the base model, unchanged")
+        shutil.copytree(args.base_model, args.out, symlinks=False, dirs_exist_ok=True)
+        return 0
+
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import SFTConfig, SFTTrainer
+
+    from ptb import chat
+
+    tokenizer = AutoTokenizer.from_pretrained(args.base_model)
+    tokenizer.chat_template = chat.template_for(args.base_model)  # train in the format evaluation uses
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    cuda = torch.cuda.is_available()
+    model = AutoModelForCausalLM.from_pretrained(args.base_model, dtype=torch.bfloat16 if cuda else torch.float32)
+    hp = hyperparameters(model.num_parameters())
+    if not cuda:
+        hp["bf16"] = False
+
+    rows = [{"prompt": msgs, "completion": [{"role": "assistant", "content": answer}]}
+            for msgs, answer in bench.train_pairs()]
+    budget_left = time_left(args.timer)
+    reserve = args.reserve_s if args.reserve_s is not None else max(30.0, 0.05 * (budget_left or 0))
+
+    class StopInTime(TrainerCallback):
+        """Checks timer.sh every few steps; stops training while there is time to save."""
+
+        def __init__(self):
+            self.last_check = 0.0
+
+        def on_step_end(self, targs, state, control, **kw):
+            if time.monotonic() - self.last_check < 10:
+                return
+            self.last_check = time.monotonic()
+            left = time_left(args.timer)
+            if left is not None and left < reserve:
+                print(f"step {state.global_step}: {left:.0f} s left, stopping to save", flush=True)
+                control.should_training_stop = True
+
+    config = SFTConfig(
+        output_dir=str(Path("sft_work")),
+        use_cpu=not cuda,
+        logging_steps=50,
+        save_strategy="no",
+        report_to="none",
+        max_length=2048,
+        seed=0,
+        disable_tqdm=True,
+        **hp,
+    )
+    trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
+                         processing_class=tokenizer, callbacks=[StopInTime()])
+    trainer.train()
+    trainer.save_model(str(args.out))
+    tokenizer.save_pretrained(str(args.out))
+    print(f"saved {args.out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

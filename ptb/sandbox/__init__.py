@@ -1,0 +1,53 @@
+"""Sandboxes run an agent's command in its task folder under a hard deadline.
+
+A backend takes a `SandboxSpec` and returns a `SandboxRun`. The clock starts only when
+the agent's process is about to start (after any set-up or preflight): the backend calls
+`spec.on_start(deadline)` then, so the task folder's timer shows the real time left.
+At the deadline the agent's whole process tree is killed, whatever it did to escape.
+A backend that cannot start the agent raises `InfraError` (the run is not charged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class InfraError(RuntimeError):
+    """The sandbox could not be set up; the agent never ran."""
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    command: list[str]
+    workdir: Path  # the task folder: the only place the agent may write
+    env: dict[str, str]  # the agent's whole environment
+    budget_s: float
+    network: bool
+    stdout: Path
+    stderr: Path
+    readonly: tuple[Path, ...] = ()  # host paths the agent must be able to read (base model, ...)
+    hidden: tuple[Path, ...] = ()  # host paths the agent must not see (other cells' outputs, ...)
+    gpus: tuple[str, ...] = ()  # GPU indices the executor gave this cell
+    on_start: Callable[[float], None] = field(default=lambda deadline: None)
+
+
+@dataclass(frozen=True)
+class SandboxRun:
+    exit_code: int | None  # None when killed at the deadline
+    timed_out: bool
+    started_at: float  # epoch seconds, when the agent's process started
+    ended_at: float
+
+    @property
+    def seconds(self) -> float:
+        return self.ended_at - self.started_at
+
+
+def get(name: str):
+    if name == "local":
+        from ptb.sandbox.local import LocalSandbox
+
+        return LocalSandbox()
+    raise ValueError(f"unknown sandbox '{name}' (known: local)")

@@ -1,0 +1,109 @@
+"""The task folder an agent receives: the prompt, evaluate.py and timer.sh.
+
+evaluate.py and timer.sh are conveniences for the agent. Neither decides anything: the
+deadline is enforced by the sandbox from outside, and the final score is computed by
+ptb outside the sandbox, on the final model only.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+from ptb.params import Cell
+
+PROMPT = """\
+# Your task: post-train a base language model
+
+Improve the base model `{model_id}` so that it scores as high as possible on the
+benchmark `{benchmark}`. You have {budget} of wall-clock time, starting now, on
+{hardware}. There is no user to ask: work on your own until you are done.
+
+## What you have
+- The base model, ready to load: `{base_model}`.
+- `python evaluate.py --model-path final_model --limit N`: scores a model folder on the
+  benchmark's evaluation (use a small `--limit` to iterate fast). The score you see here
+  is for your information only.
+- `bash timer.sh`: prints the time you have left. Check it regularly.
+- This folder is your working folder. Save your best model in `final_model/` (a normal
+  folder loadable with `transformers`, with its tokenizer). Save early and keep it
+  up to date: at the deadline your processes are stopped and whatever is in
+  `final_model/` then is evaluated.
+
+## Rules
+1. Fine-tune only the given base model. Never download, merge in or submit another
+   model (in particular not an instruct or chat version of it).
+2. Never train on the benchmark's test data: not its questions, not its answers, not
+   paraphrases of them, not data generated to match specific test items.
+3. Do not modify `evaluate.py`, the chat templates or `timer.sh`; the final evaluation
+   uses its own copies anyway, and changes are reported as tampering.
+4. Do not use paid model APIs (OpenAI, Anthropic, Google, ...) to generate data or to
+   solve the task for you.
+5. Work only in this folder. The final model must load and run in this same
+   environment (the same library versions).
+6. When you finish, leave no background processes behind.
+"""
+
+EVALUATE_PY = '''\
+#!/usr/bin/env python
+"""Score a model folder on {benchmark} (development run with small defaults).
+
+This calls ptb's evaluation; the final score of your run is computed separately.
+Example: python evaluate.py --model-path final_model --limit 50
+"""
+import argparse
+import subprocess
+import sys
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--model-path", default="final_model")
+parser.add_argument("--limit", type=int, default={limit})
+parser.add_argument("--json-output-file", default=None)
+args = parser.parse_args()
+cmd = [sys.executable, "-m", "ptb", "eval", "--benchmark", "{benchmark}", "--model", args.model_path,
+       "--limit", str(args.limit), "--engine", "{engine}", "--shared-gpu"]
+if args.json_output_file:
+    cmd += ["--json-output-file", args.json_output_file]
+sys.exit(subprocess.call(cmd))
+'''
+
+TIMER_SH = """\
+#!/usr/bin/env bash
+# Prints the time left of this run. The deadline is enforced from outside.
+left=$(( {deadline} - $(date +%s) ))
+(( left < 0 )) && left=0
+printf 'Time left: %d:%02d:%02d (%d seconds)\\n' $((left / 3600)) $((left % 3600 / 60)) $((left % 60)) "$left"
+"""
+
+DEV_EVAL_LIMIT = 50  # evaluate.py's default --limit: fast feedback while training holds the GPU
+
+
+def budget_text(hours: float) -> str:
+    minutes = round(hours * 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def prompt(cell: Cell, base_model: Path, gpus: tuple[str, ...]) -> str:
+    hardware = f"{len(gpus)} GPU(s)" if gpus else "the CPU only (no GPU)"
+    return PROMPT.format(model_id=cell.model, benchmark=cell.benchmark, budget=budget_text(cell.hours),
+                         hardware=hardware, base_model=base_model)
+
+
+def prepare(task_dir: Path, cell: Cell, base_model: Path, gpus: tuple[str, ...]) -> str:
+    """Write the task folder; returns the prompt text."""
+    task_dir.mkdir(parents=True, exist_ok=True)
+    text = prompt(cell, base_model, gpus)
+    (task_dir / "prompt.md").write_text(text)
+    _write_exec(task_dir / "evaluate.py", EVALUATE_PY.format(benchmark=cell.benchmark, limit=DEV_EVAL_LIMIT,
+                                                             engine=cell.engine))
+    write_timer(task_dir, deadline=0)
+    return text
+
+
+def write_timer(task_dir: Path, deadline: float) -> None:
+    _write_exec(task_dir / "timer.sh", TIMER_SH.format(deadline=int(deadline)))
+
+
+def _write_exec(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
