@@ -10,7 +10,8 @@
             eval/metrics.json samples.jsonl eval.log
             integrity.json
             result.json                    written last: the cell is finished iff it exists
-        .incomplete/<cell>-<time>/         interrupted attempts, moved aside on re-run
+        .attempts/<cell>-<time>-<pid>/     earlier attempts (interrupted, or replaced by --force)
+        .logs/<cell>.log                   the grid's log of each cell's `ptb run`
         leaderboard.csv leaderboard.html
 """
 
@@ -82,5 +83,5 @@ class ExperimentPaths:
         return CellPaths(self.root / name)
 
     @property
-    def incomplete(self) -> Path:
-        return self.root / ".incomplete"
+    def attempts(self) -> Path:
+        return self.root / ".attempts"

@@ -13,7 +13,6 @@ beyond CUDA_VISIBLE_DEVICES, CPU/memory limits. Use the Docker sandbox for those
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -23,8 +22,8 @@ import time
 from ptb.sandbox import InfraError, SandboxRun, SandboxSpec
 
 
-def bwrap_args(spec: SandboxSpec, status_fd: int) -> list[str]:
-    args = ["bwrap", "--json-status-fd", str(status_fd), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+def bwrap_args(spec: SandboxSpec, started_fd: int) -> list[str]:
+    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for path in spec.hidden:
         args += ["--tmpfs", str(path)]
     for path in spec.readonly:
@@ -39,7 +38,10 @@ def bwrap_args(spec: SandboxSpec, status_fd: int) -> list[str]:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(spec.gpus)
     for key, value in env.items():
         args += ["--setenv", key, value]
-    return args + ["--", *spec.command]
+    # The first thing inside the sandbox: report "started" on a pipe only ptb holds, close
+    # it, then become the agent. No report means bwrap failed to set up (not the agent).
+    report = f'printf started >&{started_fd}; exec {started_fd}>&-; exec "$@"'
+    return args + ["--", "/bin/bash", "-c", report, "bash", *spec.command]
 
 
 class LocalSandbox:
@@ -49,17 +51,17 @@ class LocalSandbox:
         if shutil.which("bwrap") is None:
             raise InfraError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
         spec.workdir.mkdir(parents=True, exist_ok=True)
-        status_r, status_w = os.pipe()  # bwrap reports {"child-pid": N} once the agent started
+        started_r, started_w = os.pipe()
         with open(spec.stdout, "ab") as out, open(spec.stderr, "ab") as err:
             started = time.time()
             spec.on_start(started + spec.budget_s)
             try:
-                proc = subprocess.Popen(bwrap_args(spec, status_w), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                        start_new_session=True, pass_fds=(status_w,))
+                proc = subprocess.Popen(bwrap_args(spec, started_w), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                        start_new_session=True, pass_fds=(started_w,))
             except OSError as e:
                 raise InfraError(f"could not start bwrap: {e}") from e
             finally:
-                os.close(status_w)
+                os.close(started_w)
             try:
                 code = proc.wait(timeout=spec.budget_s)
                 timed_out = False
@@ -70,8 +72,8 @@ class LocalSandbox:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             ended = time.time()
-        with os.fdopen(status_r) as status:
-            reports = [json.loads(line) for line in status.read().splitlines() if line.strip()]
-        if not any("child-pid" in r for r in reports):
+        with os.fdopen(started_r, "rb") as pipe:
+            agent_started = pipe.read() == b"started"
+        if not agent_started:
             raise InfraError(f"bwrap could not set up the sandbox (exit {code}): see {spec.stderr}")
         return SandboxRun(code, timed_out, started, ended)

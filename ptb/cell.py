@@ -1,0 +1,252 @@
+"""One cell, stage by stage: prepare -> agent in the sandbox -> final model -> integrity
+-> evaluation -> result.json. notebooks/run_cell.ipynb calls these in order.
+
+Expected failures are data: each stage returns what happened, and `write_result` turns
+it into the cell's status. Only bugs raise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+from ptb import integrity, models, params, sandbox, task
+from ptb.benchmarks import BENCHMARKS
+from ptb.paths import CellPaths
+from ptb.params import AgentDef, Cell
+
+# Final-evaluation attempts at each rung of the benchmark's max-tokens ladder (as the
+# reference: 4 at the first limit, then 3 and 2 at the lower ones).
+EVAL_ATTEMPTS = (4, 3, 2)
+RECORDED_PACKAGES = ("torch", "transformers", "tokenizers", "trl", "vllm", "datasets", "ptb")
+
+
+@dataclass(frozen=True)
+class CellRun:
+    cell: Cell
+    paths: CellPaths
+    agent: AgentDef
+    gpus: tuple[str, ...]
+    base_model: Path | None  # None when the model could not be resolved (infra_error)
+    instruct_model: Path | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentOutcome:
+    exit_code: int | None
+    timed_out: bool
+    time_taken_s: float
+    infra_error: str | None = None
+
+
+@dataclass(frozen=True)
+class FinalModel:
+    path: Path | None
+    reason: str = ""  # why there is no usable final model
+
+
+@dataclass(frozen=True)
+class EvalOutcome:
+    score: float | None
+    stderr: float | None
+    n: int | None
+    attempts: list[dict]
+    error: str | None = None
+
+
+def assigned_gpus() -> tuple[str, ...]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    return tuple(g for g in visible.split(",") if g) if visible else ()
+
+
+def prepare(cell: Cell, cell_dir: str | Path) -> CellRun:
+    paths = CellPaths(Path(cell_dir).resolve())
+    for d in (paths.root, paths.task, paths.agent, paths.eval):
+        d.mkdir(parents=True, exist_ok=True)
+    params.write_json_atomic(paths.cell_json, cell.to_dict())
+    agent = params.load_agent(cell.agent)
+    gpus = assigned_gpus()
+    try:
+        base = models.resolve(cell.model)
+        instruct = models.resolve_instruct(cell.model) if agent.needs_instruct_model else None
+        if agent.needs_instruct_model and instruct is None:
+            raise FileNotFoundError(f"{cell.model} has no official instruct model")
+    except Exception as e:  # offline host, unknown repo, missing folder: the agent cannot run
+        return CellRun(cell, paths, agent, gpus, None, None, error=f"model: {e}")
+    task.prepare(paths.task, cell, base, gpus)
+    return CellRun(cell, paths, agent, gpus, base, instruct)
+
+
+def agent_command(run: CellRun) -> list[str]:
+    values = {
+        "prompt": (run.paths.task / "prompt.md").read_text(),
+        "prompt_file": str(run.paths.task / "prompt.md"),
+        "base_model": str(run.base_model),
+        "instruct_model": str(run.instruct_model),
+        "model_id": run.cell.model,
+        "benchmark": run.cell.benchmark,
+        "hours": str(run.cell.hours),
+        "python": sys.executable,
+    }
+    return [part.format(**values) for part in run.agent.command]
+
+
+def agent_env(run: CellRun) -> dict[str, str]:
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(run.paths.task),
+        "PYTHONUNBUFFERED": "1",
+        "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0"),
+        "HF_HOME": str(run.paths.task / ".cache" / "huggingface"),
+    }
+    env.update({name: os.environ[name] for name in run.agent.env if name in os.environ})
+    return env
+
+
+def run_agent(run: CellRun) -> AgentOutcome:
+    if run.error:
+        return AgentOutcome(None, False, 0.0, infra_error=run.error)
+    network = run.cell.network if run.cell.network is not None else run.agent.network
+    readonly = tuple(p for p in (run.base_model, run.instruct_model) if p)
+    spec = sandbox.SandboxSpec(
+        command=agent_command(run),
+        workdir=run.paths.task,
+        env=agent_env(run),
+        budget_s=run.cell.hours * 3600,
+        network=network,
+        stdout=run.paths.agent / "stdout.log",
+        stderr=run.paths.agent / "stderr.log",
+        readonly=readonly,
+        hidden=(run.paths.root.parent,),  # this experiment's other cells
+        gpus=run.gpus,
+        on_start=lambda deadline: task.write_timer(run.paths.task, deadline),
+    )
+    try:
+        done = sandbox.get(run.cell.sandbox).run(spec)
+    except sandbox.InfraError as e:
+        outcome = AgentOutcome(None, False, 0.0, infra_error=str(e))
+    else:
+        outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2))
+    params.write_json_atomic(run.paths.agent / "agent.json", asdict(outcome))
+    return outcome
+
+
+def check_final_model(run: CellRun) -> FinalModel:
+    """final_model/ as real files inside the task folder, loadable: config.json and weights."""
+    path = run.paths.final_model
+    task_dir = run.paths.task.resolve()
+    if not path.exists() and not path.is_symlink():
+        return FinalModel(None, "no final_model/ in the task folder")
+    for link in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        if not link.is_symlink():
+            continue
+        target = link.resolve()
+        if not target.exists():
+            return FinalModel(None, f"{link.relative_to(task_dir)} is a dangling symlink")
+        if not target.is_relative_to(task_dir):
+            return FinalModel(None, f"{link.relative_to(task_dir)} points outside the task folder ({target})")
+        _replace_link_with_copy(link, target)
+    if not (path / "config.json").is_file():
+        return FinalModel(None, "final_model/ has no config.json")
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        return FinalModel(None, "final_model/ has no weights (*.safetensors or *.bin)")
+    return FinalModel(path)
+
+
+def _replace_link_with_copy(link: Path, target: Path) -> None:
+    link.unlink()
+    if target.is_dir():
+        shutil.copytree(target, link, symlinks=False)
+    else:
+        shutil.copy2(target, link)
+
+
+def check_integrity(run: CellRun, final: FinalModel) -> dict:
+    verdict = integrity.check(run.paths.task, final.path)
+    params.write_json_atomic(run.paths.integrity, verdict)
+    return verdict
+
+
+def evaluate(run: CellRun, final: FinalModel) -> EvalOutcome:
+    """The final evaluation, by ptb's own code in a fresh process per attempt (a crashed
+    attempt frees its GPU memory), down the benchmark's max-tokens ladder."""
+    if final.path is None:
+        return EvalOutcome(None, None, None, [], error=final.reason)
+    bench = BENCHMARKS[run.cell.benchmark]
+    metrics = run.paths.eval / "metrics.json"
+    attempts: list[dict] = []
+    with open(run.paths.eval / "eval.log", "ab") as log:
+        for max_tokens, tries in zip(bench.max_tokens, EVAL_ATTEMPTS):
+            for _ in range(tries):
+                cmd = [sys.executable, "-m", "ptb", "eval", "--model", str(final.path), "--benchmark", bench.id,
+                       "--engine", run.cell.engine, "--max-tokens", str(max_tokens), "--seed", str(run.cell.seed),
+                       "--json-output-file", str(metrics), "--samples-file", str(run.paths.eval / "samples.jsonl")]
+                if run.cell.eval_limit:
+                    cmd += ["--limit", str(run.cell.eval_limit)]
+                metrics.unlink(missing_ok=True)
+                started = time.monotonic()
+                code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                attempts.append({"max_tokens": max_tokens, "exit_code": code,
+                                 "seconds": round(time.monotonic() - started, 2)})
+                if code == 0 and metrics.is_file():
+                    m = json.loads(metrics.read_text())
+                    return EvalOutcome(m["score"], m["stderr"], m["n"], attempts)
+    return EvalOutcome(None, None, None, attempts, error=f"all {len(attempts)} evaluation attempts failed; see eval/eval.log")
+
+
+def status_of(agent: AgentOutcome, final: FinalModel, ev: EvalOutcome) -> tuple[str, str]:
+    if agent.infra_error:
+        return "infra_error", agent.infra_error
+    if final.path is None:
+        return "no_final_model", final.reason
+    if ev.error:
+        return "eval_error", ev.error
+    if agent.timed_out:
+        return "timeout", "the time budget ran out; the final model left then was evaluated"
+    if agent.exit_code != 0:
+        return "agent_error", f"the agent exited with code {agent.exit_code}"
+    return "ok", ""
+
+
+def package_versions() -> dict[str, str | None]:
+    versions = {}
+    for name in RECORDED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: dict, ev: EvalOutcome) -> dict:
+    status, reason = status_of(agent, final, ev)
+    c = run.cell
+    result = {
+        "schema": 1,
+        "experiment": c.experiment, "cell": c.name,
+        "agent": c.agent, "model": c.model, "benchmark": c.benchmark, "seed": c.seed,
+        "hours": c.hours,
+        "status": status, "reason": reason,
+        "score": ev.score, "stderr": ev.stderr, "n": ev.n,
+        "time_taken_s": agent.time_taken_s,
+        "integrity": verdict,
+        "cost_usd": None,
+        "agent_exit_code": agent.exit_code,
+        "sandbox": c.sandbox, "engine": c.engine, "gpus": list(run.gpus), "eval_limit": c.eval_limit,
+        "eval_attempts": ev.attempts,
+        "base_model_path": str(run.base_model) if run.base_model else None,
+        "base_model_revision": models.resolved_revision(run.base_model) if run.base_model else None,
+        "python": sys.version.split()[0],
+        "packages": package_versions(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    params.write_json_atomic(run.paths.result, result)
+    return result

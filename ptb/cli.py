@@ -1,0 +1,233 @@
+"""The `ptb` command line. Every command exits non-zero with a one-line reason on bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from ptb import paths
+from ptb.params import Cell, ParamError
+
+
+class UsageError(Exception):
+    pass
+
+
+def _on_off(value: str) -> bool:
+    if value not in ("on", "off"):
+        raise argparse.ArgumentTypeError("expected 'on' or 'off'")
+    return value == "on"
+
+
+def _positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def cmd_run(a) -> int:
+    from ptb import grid, params
+
+    cell = Cell(a.experiment, a.agent, a.model, a.benchmark, a.seed, a.hours, a.sandbox, a.engine, a.network,
+                a.eval_limit)
+    if a.hours <= 0:
+        raise ParamError(f"--hours must be > 0, got {a.hours}")
+    params.check_names(cell, "ptb run")
+    exp_dir = Path(a.out) / a.experiment
+    print(f"cell {cell.name} -> {exp_dir / cell.name}", flush=True)
+    result = grid.run_cell(cell, exp_dir, force=a.force)
+    if result is None:
+        print(f"{cell.name}: already finished (result.json exists); --force runs it again")
+        return 0
+    score = "-" if result["score"] is None else f"{100 * result['score']:.1f}"
+    print(f"{cell.name}: status {result['status']}, score {score}, time {result['time_taken_s']:.0f} s")
+    return 0
+
+
+def cmd_grid(a) -> int:
+    from ptb import grid, params
+
+    g = params.load_grid(a.params, executor=a.executor, sandbox=a.sandbox, engine=a.engine, hours=a.hours)
+    if g.executor != "local":
+        raise UsageError(f"executor '{g.executor}' is not available yet; use --executor local")
+    outcomes = grid.run_grid(params.expand(g), Path(a.out), force=a.force)
+    return 1 if "failed" in outcomes.values() else 0
+
+
+def cmd_demo(a) -> int:
+    from ptb import grid, leaderboard, models, params
+
+    started = time.monotonic()
+    out = Path(a.out).resolve()
+    print(f"ptb demo: building {models.TINY} (cached after the first run)...", flush=True)
+    models.tiny_qwen3()
+    g = params.load_grid(paths.PARAMETERS / "demo.yaml")
+    # --out DIR is the experiment folder itself: cells land directly under it.
+    cells = [Cell(**(c.to_dict() | {"experiment": out.name})) for c in params.expand(g)]
+    outcomes = grid.run_grid(cells, out.parent)
+    board = run_leaderboard_notebook([out], out)
+    print()
+    print(leaderboard_text(board))
+    print(f"\nwrote {out / 'leaderboard.csv'} and {out / 'leaderboard.html'} in {time.monotonic() - started:.0f} s")
+    return 1 if "failed" in outcomes.values() else 0
+
+
+def run_leaderboard_notebook(dirs: list[Path], out: Path, weights: str = "v1"):
+    """Execute notebooks/leaderboard.ipynb into OUT (it writes the CSV and HTML there)."""
+    import papermill
+
+    from ptb import leaderboard
+
+    out.mkdir(parents=True, exist_ok=True)
+    papermill.execute_notebook(
+        str(paths.NOTEBOOKS / "leaderboard.ipynb"), str(out / "leaderboard.ipynb"),
+        parameters={"dirs": [str(Path(d).resolve()) for d in dirs], "out": str(out.resolve()), "weights": weights},
+        cwd=str(paths.NOTEBOOKS), progress_bar=False, kernel_name="python3",
+    )
+    return leaderboard.build(dirs, weights=weights)
+
+
+def leaderboard_text(board) -> str:
+    cols = ["agent", "avg", "avg_std", "n_runs", *board.weights, "n_unverified"]
+    text = board.table[cols].to_string(index=False, float_format=lambda v: f"{v:.1f}", na_rep="-")
+    return text + "".join(f"\nnote: {n}" for n in board.notes)
+
+
+def cmd_leaderboard(a) -> int:
+    dirs = [Path(d) for d in a.dirs]
+    for d in dirs:
+        if not d.is_dir():
+            raise UsageError(f"{d}: no such folder")
+    out = Path(a.out) if a.out else dirs[0]
+    board = run_leaderboard_notebook(dirs, out, a.weights)
+    print(leaderboard_text(board))
+    print(f"wrote {out / 'leaderboard.csv'} and {out / 'leaderboard.html'}")
+    return 0
+
+
+def cmd_eval(a) -> int:
+    from ptb import evaluation
+
+    model = Path(a.model)
+    if not (model / "config.json").is_file():
+        raise UsageError(f"--model {a.model}: not a model folder (no config.json)")
+    evaluation.benchmark(a.benchmark)  # unknown benchmark: one-line error before loading anything
+    result, meta = evaluation.evaluate(model, a.benchmark, limit=a.limit, engine=a.engine, max_tokens=a.max_tokens,
+                                       seed=a.seed, shared_gpu=a.shared_gpu)
+    summary = result.write(a.json_output_file, a.samples_file, model=str(model), **meta)
+    print(json.dumps({k: v for k, v in summary.items() if k != "samples"}))
+    return 0
+
+
+def cmd_score(a) -> int:
+    from ptb import evaluation
+
+    bench = evaluation.benchmark(a.benchmark)
+    rows = _read_jsonl(Path(a.dataset), "--dataset")
+    outputs: dict[int, str] = {}
+    for line_no, rec in enumerate(_read_jsonl(Path(a.responses), "--responses"), 1):
+        i = rec.get("index")
+        if not isinstance(i, int) or not 0 <= i < len(rows) or not isinstance(rec.get("output"), str):
+            raise UsageError(f"{a.responses}:{line_no}: need {{\"index\": 0..{len(rows) - 1}, \"output\": str}}")
+        if i in outputs:
+            raise UsageError(f"{a.responses}:{line_no}: index {i} appears twice")
+        outputs[i] = rec["output"]
+    indices = sorted(outputs)
+    samples = [bench.to_sample(rows[i], i) for i in indices]
+    result = evaluation.score_outputs(bench, samples, [outputs[i] for i in indices])
+    summary = result.write(a.json_output_file, a.samples_file, missing=len(rows) - len(indices))
+    print(json.dumps(summary))
+    return 0
+
+
+def _read_jsonl(path: Path, flag: str) -> list[dict]:
+    if not path.is_file():
+        raise UsageError(f"{flag} {path}: no such file")
+    rows = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise UsageError(f"{path}:{n}: not JSON ({e.msg})") from None
+    return rows
+
+
+def parser() -> argparse.ArgumentParser:
+    from ptb.benchmarks import BENCHMARKS
+
+    p = argparse.ArgumentParser(prog="ptb", description="Run PostTrainBench: agents post-train base models.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="tiny-qwen3 on arith, CPU, offline: the whole pipeline in minutes")
+    d.add_argument("--out", default="outputs/demo", help="experiment folder (default outputs/demo)")
+    d.set_defaults(fn=cmd_demo)
+
+    r = sub.add_parser("run", help="run one cell (notebooks/run_cell.ipynb through papermill)")
+    r.add_argument("--agent", required=True)
+    r.add_argument("--model", required=True)
+    r.add_argument("--benchmark", required=True)
+    r.add_argument("--hours", type=float, default=10.0)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--experiment", default="default")
+    r.add_argument("--sandbox", choices=["local", "docker"], default="local")
+    r.add_argument("--engine", choices=["auto", "vllm", "transformers"], default="auto")
+    r.add_argument("--network", type=_on_off, default=None, help="on|off (default: the agent's own setting)")
+    r.add_argument("--eval-limit", type=_positive_int, default=None, help="final evaluation on the first N items only")
+    r.add_argument("--out", default="outputs", help="outputs root (cells go to OUT/EXPERIMENT/CELL)")
+    r.add_argument("--force", action="store_true", help="run again even if the cell is finished")
+    r.set_defaults(fn=cmd_run)
+
+    g = sub.add_parser("grid", help="run every cell of a grid YAML")
+    g.add_argument("params")
+    g.add_argument("--executor", choices=["local", "slurm"], default=None)
+    g.add_argument("--sandbox", choices=["local", "docker"], default=None)
+    g.add_argument("--engine", choices=["auto", "vllm", "transformers"], default=None)
+    g.add_argument("--hours", type=float, default=None)
+    g.add_argument("--out", default="outputs")
+    g.add_argument("--force", action="store_true", help="run finished cells again too")
+    g.set_defaults(fn=cmd_grid)
+
+    e = sub.add_parser("eval", help="evaluate a model folder on a benchmark")
+    e.add_argument("--model", required=True)
+    e.add_argument("--benchmark", required=True, choices=list(BENCHMARKS), metavar="BENCHMARK")
+    e.add_argument("--limit", type=_positive_int, default=None)
+    e.add_argument("--engine", choices=["auto", "vllm", "transformers"], default="auto")
+    e.add_argument("--max-tokens", type=_positive_int, default=None)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--shared-gpu", action="store_true", help="leave most GPU memory to training (agents' evaluate.py)")
+    e.add_argument("--json-output-file", default=None)
+    e.add_argument("--samples-file", default=None, help="per-sample records (JSONL)")
+    e.set_defaults(fn=cmd_eval)
+
+    s = sub.add_parser("score", help="score recorded outputs against benchmark rows, without a model")
+    s.add_argument("benchmark", choices=list(BENCHMARKS), metavar="BENCHMARK")
+    s.add_argument("--dataset", required=True, help="rows in the benchmark's own schema (JSONL)")
+    s.add_argument("--responses", required=True, help='JSONL lines {"index": i, "output": "..."}')
+    s.add_argument("--json-output-file", default=None)
+    s.add_argument("--samples-file", default=None)
+    s.set_defaults(fn=cmd_score)
+
+    lb = sub.add_parser("leaderboard", help="aggregate result.json files into leaderboard.csv/.html")
+    lb.add_argument("dirs", nargs="+")
+    lb.add_argument("--out", default=None)
+    lb.add_argument("--weights", choices=["v1", "experiment"], default="v1")
+    lb.set_defaults(fn=cmd_leaderboard)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ptb.grid import CellBusy, CellFailed
+
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ParamError, UsageError, CellBusy, CellFailed, FileNotFoundError, ValueError) as e:
+        print(f"ptb {args.command}: error: {e}", file=sys.stderr)
+        return 2 if isinstance(e, (ParamError, UsageError)) else 1
+    except KeyboardInterrupt:
+        print(f"ptb {args.command}: interrupted", file=sys.stderr)
+        return 130
