@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -96,7 +97,8 @@ def agent_command(run: CellRun) -> list[str]:
         "hours": str(run.cell.hours),
         "python": sys.executable,
     }
-    return [part.format(**values) for part in run.agent.command]
+    # Only known {placeholders} are replaced, so shell text such as ${HOME} stays as it is.
+    return [re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), part) for part in run.agent.command]
 
 
 def agent_env(run: CellRun) -> dict[str, str]:

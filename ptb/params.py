@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ class Grid(_Strict):
     models: list[str]
     benchmarks: list[str]
     seeds: list[int] = [0]
-    hours: float | int = 10
+    hours: float = 10.0
     sandbox: Literal["local", "docker"] = "local"
     executor: Literal["local", "slurm"] = "local"
     engine: Literal["auto", "vllm", "transformers"] = "auto"
@@ -105,7 +106,8 @@ def model_slug(model: str) -> str:
 
 def _one_line(err: ValidationError, where: str) -> ParamError:
     e = err.errors()[0]
-    key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    loc = e["loc"]  # e.g. ("seeds", 1) or ("network", "bool") for a member of a union
+    key = (str(loc[0]) + "".join(f"[{p}]" for p in loc[1:] if isinstance(p, int))) if loc else "(top level)"
     if e["type"] == "extra_forbidden":
         return ParamError(f"{where}: unknown key '{key}'")
     if e["type"] == "missing":
@@ -127,14 +129,22 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
+def agent_dirs() -> list[Path]:
+    """Where agent definitions are looked up: PTB_AGENT_PATH (colon-separated), then parameters/agents."""
+    extra = [Path(p) for p in os.environ.get("PTB_AGENT_PATH", "").split(":") if p]
+    return [*extra, paths.AGENTS]
+
+
 def agent_names() -> list[str]:
-    return sorted(p.stem for p in paths.AGENTS.glob("*.yaml"))
+    return sorted({p.stem for d in agent_dirs() for p in d.glob("*.yaml")})
 
 
 def load_agent(name: str) -> AgentDef:
-    path = paths.AGENTS / f"{name}.yaml"
-    if not path.is_file():
-        raise ParamError(f"unknown agent '{name}' (known: {', '.join(agent_names())}; add {path})")
+    found = [d / f"{name}.yaml" for d in agent_dirs() if (d / f"{name}.yaml").is_file()]
+    if not found:
+        raise ParamError(f"unknown agent '{name}' (known: {', '.join(agent_names())}; "
+                         f"add {paths.AGENTS / (name + '.yaml')})")
+    path = found[0]
     try:
         agent = AgentDef.model_validate(_read_yaml(path))
     except ValidationError as e:
@@ -172,6 +182,14 @@ def check_names(grid: Grid | Cell, where: str) -> None:
             raise ParamError(f"{where}: key 'benchmarks': unknown benchmark '{b}' (known: {', '.join(BENCHMARKS)})")
     for m in models:
         check_model(m, f"{where}: key 'models': ")
+    from ptb.models import INSTRUCT
+
+    for a in agents:
+        if load_agent(a).needs_instruct_model:
+            for m in models:
+                if m not in INSTRUCT:
+                    raise ParamError(f"{where}: agent '{a}' needs an official instruct model, and '{m}' has none "
+                                     f"(known: {', '.join(INSTRUCT)})")
 
 
 def load_grid(path: str | Path, **overrides) -> Grid:

@@ -1,0 +1,63 @@
+"""`ptb eval` and `ptb score` on arith, and tiny-qwen3 itself."""
+
+import hashlib
+import json
+
+from conftest import ptb
+from ptb import models
+from ptb.benchmarks import arith
+
+
+def test_tiny_qwen3_is_deterministic_and_small(tmp_path, monkeypatch, tiny_model):
+    monkeypatch.setenv("PTB_CACHE", str(tmp_path))
+    again = models.tiny_qwen3()
+    assert again != tiny_model
+    for name in ("model.safetensors", "tokenizer.json", "config.json"):
+        assert hashlib.sha256((again / name).read_bytes()).digest() == \
+            hashlib.sha256((tiny_model / name).read_bytes()).digest(), name
+    assert sum(f.stat().st_size for f in again.iterdir()) < 3_000_000
+
+
+def test_arith_split_is_fixed_and_disjoint():
+    test, train = arith.load("test"), arith.load("train")
+    assert len(test) == 100 and len(train) == 9_900
+    assert not {r["question"] for r in test} & {r["question"] for r in train}
+    assert test[0] == arith.load("test")[0] and test[0]["answer"].startswith("#### ")
+
+
+def test_eval_untrained_model(tmp_path, tiny_model):
+    out = tmp_path / "m.json"
+    samples = tmp_path / "s.jsonl"
+    res = ptb("eval", "--model", tiny_model, "--benchmark", "arith", "--limit", "8", "--engine", "transformers",
+              "--json-output-file", out, "--samples-file", samples)
+    assert res.returncode == 0, res.stderr
+    m = json.loads(out.read_text())
+    assert m["n"] == 8 and m["score"] == 0.0 and len(m["samples"]) == 8
+    rec = json.loads(samples.read_text().splitlines()[0])
+    assert {"index", "score", "answer", "target", "output", "messages"} <= rec.keys()
+
+
+def test_eval_rejects_bad_input(tmp_path):
+    res = ptb("eval", "--model", tmp_path, "--benchmark", "arith")
+    assert res.returncode == 2 and "not a model folder" in res.stderr
+    res = ptb("eval", "--model", tmp_path, "--benchmark", "nope")
+    assert res.returncode == 2
+
+
+def test_score_recorded_outputs(tmp_path):
+    rows = arith.load("test")[:4]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    answers = [r["answer"].split()[-1] for r in rows]
+    outputs = [f"#### {answers[0]}", f"The sum is {int(answers[1]):,}.", "#### 100000", f"{answers[3]} #### 7"]
+    (tmp_path / "out.jsonl").write_text("".join(json.dumps({"index": i, "output": o}) + "\n"
+                                                for i, o in enumerate(outputs)))
+    res = ptb("score", "arith", "--dataset", tmp_path / "rows.jsonl", "--responses", tmp_path / "out.jsonl",
+              "--json-output-file", tmp_path / "score.json")
+    assert res.returncode == 0, res.stderr
+    got = json.loads((tmp_path / "score.json").read_text())
+    assert json.loads(res.stdout) == got
+    assert [s["score"] for s in got["samples"]] == [1.0, 1.0, 0.0, 0.0] and got["score"] == 0.5 and got["n"] == 4
+
+    (tmp_path / "bad.jsonl").write_text('{"index": 9, "output": "x"}\n')
+    res = ptb("score", "arith", "--dataset", tmp_path / "rows.jsonl", "--responses", tmp_path / "bad.jsonl")
+    assert res.returncode == 2 and "bad.jsonl:1" in res.stderr

@@ -1,0 +1,54 @@
+"""The local grid executor: resume after SIGKILL, nothing left running, nothing corrupted."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import ROOT, survivors
+
+
+def grid_file(tmp_path: Path, agent: str, seeds: list[int], experiment: str) -> Path:
+    p = tmp_path / "grid.yaml"
+    p.write_text(f"experiment: {experiment}\nagents: [{agent}]\nmodels: [tiny-qwen3]\nbenchmarks: [arith]\n"
+                 f"seeds: {seeds}\nhours: 0.02\neval_limit: 10\nengine: transformers\n")
+    return p
+
+
+def test_grid_killed_mid_way_resumes_only_missing_cells(tmp_path, make_agent, tiny_model):
+    marker = f"sleep 4.{time.time_ns() % 10**6}"  # unique, and 4 s long
+    make_agent("slow", f'{marker}; cp -r "$1" final_model')
+    experiment = f"kill{time.time_ns() % 10**6}"
+    grid = grid_file(tmp_path, "slow", [0, 1, 2], experiment)
+    out = tmp_path / "out"
+    exp = out / experiment
+    cells = [exp / f"slow__tiny-qwen3__arith__s{s}" for s in range(3)]
+
+    proc = subprocess.Popen([sys.executable, "-m", "ptb", "grid", grid, "--out", out], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not ((cells[0] / "result.json").exists() and survivors(marker)):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.stdout.read() if proc.poll() else "slow"
+        time.sleep(0.2)
+    first = (cells[0] / "result.json").read_bytes()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(1)
+    assert survivors(marker) == [] and survivors(experiment) == []  # no agent, kernel or `ptb run` left
+    assert not (cells[1] / "result.json").exists()
+
+    res = subprocess.run([sys.executable, "-m", "ptb", "grid", grid, "--out", out], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "3 cells, 1 already finished, 2 to run" in res.stdout
+    assert (cells[0] / "result.json").read_bytes() == first  # the finished cell is untouched
+    for cell in cells:
+        result = json.loads((cell / "result.json").read_text())
+        assert result["status"] == "ok" and (cell / "run_cell.ipynb").is_file()
+    attempts = list((exp / ".attempts").iterdir())
+    assert [a.name.rsplit("-", 3)[0] for a in attempts] == [cells[1].name]  # the interrupted attempt, kept aside
+    assert not (attempts[0] / "result.json").exists()
