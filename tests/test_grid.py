@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -52,3 +53,25 @@ def test_grid_killed_mid_way_resumes_only_missing_cells(tmp_path, make_agent, ti
     attempts = list((exp / ".attempts").iterdir())
     assert [a.name.rsplit("-", 3)[0] for a in attempts] == [cells[1].name]  # the interrupted attempt, kept aside
     assert not (attempts[0] / "result.json").exists()
+
+
+def test_one_cell_per_gpu_at_once_each_pinned_to_its_gpu(tmp_path, make_agent, tiny_model):
+    # Two (fake) GPU indices: the executor runs two cells at once, one per GPU.
+    make_agent("gpu-reporter", 'echo "$CUDA_VISIBLE_DEVICES $(date +%s.%N)" > gpu.txt; sleep 3; '
+                               'date +%s.%N >> gpu.txt; cp -r "$1" final_model')
+    grid = grid_file(tmp_path, "gpu-reporter", [0, 1], "gpus")
+    res = subprocess.run([sys.executable, "-m", "ptb", "grid", grid, "--out", tmp_path / "out"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "CUDA_VISIBLE_DEVICES": "0,1"})
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "2 at a time (GPUs 0,1)" in res.stdout
+    seen = []
+    for seed in (0, 1):
+        cell = tmp_path / "out" / "gpus" / f"gpu-reporter__tiny-qwen3__arith__s{seed}"
+        first, end = (cell / "task" / "gpu.txt").read_text().split("\n")[:2]
+        gpu, start = first.split()
+        seen.append((gpu, float(start), float(end)))
+        assert json.loads((cell / "result.json").read_text())["gpus"] == [gpu]
+    assert sorted(g for g, _, _ in seen) == ["0", "1"]
+    (_, s0, e0), (_, s1, e1) = seen
+    assert s0 < e1 and s1 < e0  # the two agents ran at the same time
