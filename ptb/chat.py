@@ -13,7 +13,13 @@ from ptb import paths
 # architecture in config.json -> template file in ptb/templates/
 FAMILIES = {
     "Qwen3ForCausalLM": "qwen3",
+    "Gemma3ForCausalLM": "gemma3",
+    "Gemma3ForConditionalGeneration": "gemma3",
+    "SmolLM3ForCausalLM": "smollm3",
 }
+# Families whose plain template cannot offer tools: a separate file is used where the
+# benchmark offers tools (the reference did the same for Gemma on BFCL).
+TOOLS_VARIANTS = {"gemma3": "gemma3_tools"}
 
 
 class UnknownArchitecture(ValueError):
@@ -42,5 +48,7 @@ def template(name: str) -> str:
     return (paths.TEMPLATES / f"{name}.jinja").read_text()
 
 
-def template_for(model_dir: str | Path) -> str:
-    return template(family(model_dir))
+def template_for(model_dir: str | Path, tools: bool = False) -> str:
+    """The model's template; `tools`: the benchmark offers tools (decided by the samples, not the model)."""
+    name = family(model_dir)
+    return template(TOOLS_VARIANTS.get(name, name) if tools else name)

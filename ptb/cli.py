@@ -32,7 +32,7 @@ def cmd_run(a) -> int:
     from ptb import grid, params
 
     cell = Cell(a.experiment, a.agent, a.model, a.benchmark, a.seed, a.hours, a.sandbox, a.engine, a.network,
-                a.eval_limit)
+                a.eval_limit, a.cpus, a.memory_gb, a.pids_limit)
     if a.hours <= 0:
         raise ParamError(f"--hours must be > 0, got {a.hours}")
     params.check_names(cell, "ptb run")
@@ -51,10 +51,39 @@ def cmd_grid(a) -> int:
     from ptb import grid, params
 
     g = params.load_grid(a.params, executor=a.executor, sandbox=a.sandbox, engine=a.engine, hours=a.hours)
-    if g.executor != "local":
-        raise UsageError(f"executor '{g.executor}' is not available yet; use --executor local")
-    outcomes = grid.run_grid(params.expand(g), Path(a.out), force=a.force)
+    if g.executor == "slurm":
+        from ptb import slurm
+
+        outcomes = slurm.run_grid(g, params.expand(g), Path(a.out), force=a.force, follow=not a.detach)
+    else:
+        if a.detach:
+            raise UsageError("--detach needs --executor slurm")
+        outcomes = grid.run_grid(params.expand(g), Path(a.out), force=a.force)
     return 1 if "failed" in outcomes.values() else 0
+
+
+def cmd_status(a) -> int:
+    from ptb import slurm
+
+    if not Path(a.experiment).is_dir():
+        raise UsageError(f"{a.experiment}: no such folder")
+    rows = slurm.cell_statuses(Path(a.experiment))
+    width = max([len(r.cell) for r in rows] + [4])
+    for r in rows:
+        print(f"{r.cell:<{width}}  {r.state:<8} {r.job_id or '-':<10} {r.detail}")
+    counts = {s: sum(r.state == s for r in rows) for s in ("queued", "running", "done", "failed", "not run")}
+    print(f"{len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    return 0
+
+
+def cmd_cancel(a) -> int:
+    from ptb import slurm
+
+    if not Path(a.experiment).is_dir():
+        raise UsageError(f"{a.experiment}: no such folder")
+    cancelled = slurm.cancel(Path(a.experiment))
+    print(f"cancelled {len(cancelled)} jobs" + (f": {' '.join(cancelled)}" if cancelled else " (none queued or running)"))
+    return 0
 
 
 def cmd_demo(a) -> int:
@@ -75,7 +104,7 @@ def cmd_demo(a) -> int:
     return 1 if "failed" in outcomes.values() else 0
 
 
-def run_leaderboard_notebook(dirs: list[Path], out: Path, weights: str = "v1"):
+def run_leaderboard_notebook(dirs: list[Path], out: Path, weights: str = "v1", reference: bool = False):
     """Execute notebooks/leaderboard.ipynb into OUT (it writes the CSV and HTML there)."""
     import papermill
 
@@ -84,16 +113,27 @@ def run_leaderboard_notebook(dirs: list[Path], out: Path, weights: str = "v1"):
     out.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(
         str(paths.NOTEBOOKS / "leaderboard.ipynb"), str(out / "leaderboard.ipynb"),
-        parameters={"dirs": [str(Path(d).resolve()) for d in dirs], "out": str(out.resolve()), "weights": weights},
+        parameters={"dirs": [str(Path(d).resolve()) for d in dirs], "out": str(out.resolve()), "weights": weights,
+                    "reference": reference},
         cwd=str(paths.NOTEBOOKS), progress_bar=False, kernel_name="python3",
     )
-    return leaderboard.build(dirs, weights=weights)
+    return leaderboard.build(dirs, weights=weights, reference=reference)
 
 
 def leaderboard_text(board) -> str:
-    cols = ["agent", "avg", "avg_std", "n_runs", *board.weights, "n_unverified"]
-    text = board.table[cols].to_string(index=False, float_format=lambda v: f"{v:.1f}", na_rep="-")
-    return text + "".join(f"\nnote: {n}" for n in board.notes)
+    from ptb import leaderboard
+
+    return leaderboard.to_text(board)
+
+
+def cmd_regrade(a) -> int:
+    from ptb import regrade
+
+    exp = Path(a.experiment_dir)
+    if not exp.is_dir():
+        raise UsageError(f"{exp}: no such folder")
+    regrade.regrade(exp, evaluate=not a.integrity_only)
+    return 0
 
 
 def cmd_leaderboard(a) -> int:
@@ -102,10 +142,18 @@ def cmd_leaderboard(a) -> int:
         if not d.is_dir():
             raise UsageError(f"{d}: no such folder")
     out = Path(a.out) if a.out else dirs[0]
-    board = run_leaderboard_notebook(dirs, out, a.weights)
+    board = run_leaderboard_notebook(dirs, out, a.weights, a.reference)
     print(leaderboard_text(board))
     print(f"wrote {out / 'leaderboard.csv'} and {out / 'leaderboard.html'}")
     return 0
+
+
+def cmd_doctor(a) -> int:
+    from ptb import doctor
+
+    text, failed = doctor.report(doctor.run(a.grid, a.out))
+    print(text)
+    return 1 if failed else 0
 
 
 def cmd_eval(a) -> int:
@@ -179,6 +227,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--eval-limit", type=_positive_int, default=None, help="final evaluation on the first N items only")
     r.add_argument("--out", default="outputs", help="outputs root (cells go to OUT/EXPERIMENT/CELL)")
     r.add_argument("--force", action="store_true", help="run again even if the cell is finished")
+    r.add_argument("--cpus", type=float, default=None, help="sandbox docker: CPU cores (default: no limit)")
+    r.add_argument("--memory-gb", type=float, default=None, help="sandbox docker: RAM limit (default: none)")
+    r.add_argument("--pids-limit", type=int, default=4096, help="sandbox docker: processes and threads")
     r.set_defaults(fn=cmd_run)
 
     g = sub.add_parser("grid", help="run every cell of a grid YAML")
@@ -189,7 +240,16 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--hours", type=float, default=None)
     g.add_argument("--out", default="outputs")
     g.add_argument("--force", action="store_true", help="run finished cells again too")
+    g.add_argument("--detach", action="store_true", help="slurm: submit and return without following the jobs")
     g.set_defaults(fn=cmd_grid)
+
+    st = sub.add_parser("status", help="queued, running, done and failed cells of an experiment (Slurm)")
+    st.add_argument("experiment", help="the experiment folder (OUT/EXPERIMENT)")
+    st.set_defaults(fn=cmd_status)
+
+    ca = sub.add_parser("cancel", help="cancel an experiment's queued and running Slurm jobs")
+    ca.add_argument("experiment", help="the experiment folder (OUT/EXPERIMENT)")
+    ca.set_defaults(fn=cmd_cancel)
 
     e = sub.add_parser("eval", help="evaluate a model folder on a benchmark")
     e.add_argument("--model", required=True)
@@ -211,21 +271,33 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--samples-file", default=None)
     s.set_defaults(fn=cmd_score)
 
+    rg = sub.add_parser("regrade", help="re-run integrity checks and the final evaluation of finished cells")
+    rg.add_argument("experiment_dir")
+    rg.add_argument("--integrity-only", action="store_true", help="keep the recorded scores; only re-check integrity")
+    rg.set_defaults(fn=cmd_regrade)
+
+    dr = sub.add_parser("doctor", help="check this host for real runs (GPUs, Docker, image, keys, disk); each problem with its fix")
+    dr.add_argument("grid", nargs="?", default=None, help="a grid YAML: also check its agents' API keys")
+    dr.add_argument("--out", default="outputs", help="outputs root (its free disk space is checked)")
+    dr.set_defaults(fn=cmd_doctor)
+
     lb = sub.add_parser("leaderboard", help="aggregate result.json files into leaderboard.csv/.html")
     lb.add_argument("dirs", nargs="+")
     lb.add_argument("--out", default=None)
-    lb.add_argument("--weights", choices=["v1", "experiment"], default="v1")
+    lb.add_argument("--weights", choices=["v1", "v1.2", "experiment"], default="v1")
+    lb.add_argument("--reference", action="store_true", help="also show the published reference rows")
     lb.set_defaults(fn=cmd_leaderboard)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     from ptb.grid import CellBusy, CellFailed
+    from ptb.slurm import SlurmError
 
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ParamError, UsageError, CellBusy, CellFailed, FileNotFoundError, ValueError) as e:
+    except (ParamError, UsageError, CellBusy, CellFailed, FileNotFoundError, ValueError, SlurmError) as e:
         print(f"ptb {args.command}: error: {e}", file=sys.stderr)
         return 2 if isinstance(e, (ParamError, UsageError)) else 1
     except KeyboardInterrupt:

@@ -1,13 +1,19 @@
 """Generation engines: all prompts of a benchmark in, one output text per prompt out.
 
-`transformers` is the fallback that runs anywhere (CPU hosts, tests). The chat template
-always comes from ptb (chosen by the model's architecture), and decoding follows the
-model's own generation_config.json: what the agent saves with its model decides sampling.
+`vllm` is the engine of final evaluations: every prompt of a benchmark goes to
+`vllm.LLM` in one offline batched call, which keeps the GPU full (the reference queried
+a server two requests at a time). `transformers` is the fallback that runs anywhere
+(CPU hosts without vLLM, tests). Both render prompts with ptb's chat template (chosen by
+the model's architecture, tools included) and tokenise them the same way, and both
+decode as the model's own generation_config.json says: what the agent saves with its
+model decides sampling.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +21,11 @@ from ptb import chat
 from ptb.benchmarks import Sample
 
 Engine = Literal["auto", "vllm", "transformers"]
+
+# Share of GPU memory vLLM may take: all of it (less a margin) when the final
+# evaluation owns the GPU; the reference's 0.3 when the agent's evaluate.py runs beside training.
+GPU_MEMORY_OWNED = 0.9
+GPU_MEMORY_SHARED = 0.3
 
 
 def pick(engine: Engine) -> str:
@@ -28,12 +39,37 @@ def generate(model_dir: Path, samples: list[Sample], *, engine: Engine, max_toke
     name = pick(engine)
     if name == "transformers":
         return _transformers_generate(model_dir, samples, max_tokens=max_tokens, seed=seed)
-    raise RuntimeError(f"engine '{name}' is not available in this build of ptb; use --engine transformers")
+    if name == "vllm":
+        if not importlib.util.find_spec("vllm"):
+            raise ValueError(f"engine 'vllm': vllm is not installed in {sys.executable}; install ptb[gpu] "
+                             "(GPU hosts) or use --engine transformers")
+        return _vllm_generate(model_dir, samples, max_tokens=max_tokens, seed=seed, shared_gpu=shared_gpu)
+    raise ValueError(f"unknown engine '{name}' (known: auto, vllm, transformers)")
+
+
+def render(tokenizer, model_dir: Path, samples: list[Sample]) -> list[str]:
+    """Prompt texts: ptb's template for the architecture, tools offered where the sample has
+    them. Engines tokenise these without adding special tokens: the template wrote them."""
+    template = chat.template_for(model_dir, tools=any(s.tools for s in samples))
+    return [
+        tokenizer.apply_chat_template(s.messages, tools=s.tools, chat_template=template, tokenize=False,
+                                      add_generation_prompt=True)
+        for s in samples
+    ]
+
+
+def generation_config(model_dir: Path):
+    from transformers import GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(model_dir)
+    except OSError:  # no generation_config.json: greedy
+        return GenerationConfig(do_sample=False)
 
 
 def _transformers_generate(model_dir: Path, samples: list[Sample], *, max_tokens: int, seed: int) -> list[str]:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(seed)
     cuda = torch.cuda.is_available()
@@ -44,19 +80,11 @@ def _transformers_generate(model_dir: Path, samples: list[Sample], *, max_tokens
     model = AutoModelForCausalLM.from_pretrained(
         model_dir, dtype=torch.bfloat16 if cuda else torch.float32, device_map="cuda" if cuda else None
     ).eval()
-    try:
-        gen_config = GenerationConfig.from_pretrained(model_dir)
-    except OSError:  # no generation_config.json: greedy
-        gen_config = GenerationConfig(do_sample=False)
+    gen_config = generation_config(model_dir)
     gen_config.max_new_tokens = max_tokens
     gen_config.pad_token_id = tokenizer.pad_token_id
 
-    template = chat.template_for(model_dir)
-    prompts = [
-        tokenizer.apply_chat_template(s.messages, tools=s.tools, chat_template=template, tokenize=False,
-                                      add_generation_prompt=True)
-        for s in samples
-    ]
+    prompts = render(tokenizer, model_dir, samples)
     # Longest first, in fixed-size batches: little padding, and an OOM shows up at once.
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     batch = 64 if cuda else 32
@@ -70,3 +98,75 @@ def _transformers_generate(model_dir: Path, samples: list[Sample], *, max_tokens
         for i, row in zip(idx, out[:, enc["input_ids"].shape[1] :]):
             outputs[i] = tokenizer.decode(row, skip_special_tokens=True)
     return outputs
+
+
+def sampling_params(gen_config, *, max_tokens: int, seed: int, index: int):
+    """vLLM sampling that decodes as transformers would with the same generation_config.
+
+    vLLM's own reading of the file (generation_config="auto") ignores `do_sample`, so a
+    model saved as greedy without a temperature would be sampled at temperature 1; ptb
+    follows the file's meaning instead, identically in both engines. Each sample gets its
+    own seed, so its output does not depend on how the engine batches requests."""
+    from vllm import SamplingParams
+
+    eos = gen_config.eos_token_id
+    # Text is decoded by ptb (see _vllm_generate), so vLLM need not detokenise.
+    common = dict(max_tokens=max_tokens, stop_token_ids=[eos] if isinstance(eos, int) else list(eos or []),
+                  repetition_penalty=gen_config.repetition_penalty or 1.0, detokenize=False)
+    if not gen_config.do_sample:
+        return SamplingParams(temperature=0.0, **common)
+    # Unset values take transformers' defaults (top_k 50, where vLLM would not cut at all).
+    g = gen_config
+    return SamplingParams(temperature=_given(g.temperature, 1.0), top_p=_given(g.top_p, 1.0),
+                          top_k=_given(g.top_k, 50), min_p=_given(g.min_p, 0.0), seed=seed * 1_000_003 + index,
+                          **common)
+
+
+def _given(value, default):
+    return default if value is None else value
+
+
+def _vllm_generate(model_dir: Path, samples: list[Sample], *, max_tokens: int, seed: int,
+                   shared_gpu: bool) -> list[str]:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in render(tokenizer, model_dir, samples)]
+    llm = vllm_engine(model_dir, seed=seed, shared_gpu=shared_gpu)
+    tokens = vllm_run(llm, prompts, [s.index for s in samples], generation_config(model_dir), max_tokens=max_tokens,
+                      seed=seed)
+    # Decoded here, as the transformers engine decodes: vLLM's incremental detokeniser
+    # holds back a trailing incomplete UTF-8 sequence, so equal tokens could give unequal text.
+    return [tokenizer.decode(t, skip_special_tokens=True) for t in tokens]
+
+
+def vllm_engine(model_dir: Path, *, seed: int, shared_gpu: bool):
+    """A `vllm.LLM` for the model: the start-up (weights, KV cache, CUDA graphs) in one place."""
+    # vLLM logs to stdout by default, where `ptb eval` prints its JSON summary.
+    os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
+    # vLLM runs its engine in a child process; when it spawns rather than forks, the
+    # caller's __main__ must be import-safe (ptb/__main__.py is guarded).
+    import torch
+    from vllm import LLM
+
+    gpu = torch.cuda.is_available()
+    return LLM(
+        model=str(model_dir),
+        seed=seed,
+        # The transformers engine's dtypes: vLLM's "auto" would also run a float32
+        # checkpoint in 16 bits on CPU, and greedy outputs would drift from the fallback's.
+        dtype="bfloat16" if gpu else "float32",
+        gpu_memory_utilization=GPU_MEMORY_SHARED if shared_gpu else GPU_MEMORY_OWNED,
+        # CUDA graphs pay for themselves over a benchmark; the CPU backend runs eagerly.
+        enforce_eager=not gpu,
+    )
+
+
+def vllm_run(llm, prompts: list[list[int]], indices: list[int], gen_config, *, max_tokens: int,
+             seed: int) -> list[list[int]]:
+    """Output token ids for every prompt, all submitted in one call (vLLM batches them)."""
+    from vllm import TokensPrompt
+
+    params = [sampling_params(gen_config, max_tokens=max_tokens, seed=seed, index=i) for i in indices]
+    results = llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
+    return [list(r.outputs[0].token_ids) for r in results]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptb import engines
+from ptb import engines, judge
 from ptb.benchmarks import BENCHMARKS, Benchmark, Sample
 
 
@@ -18,13 +18,15 @@ class EvalResult:
     benchmark: str
     score: float  # mean over samples, 0..1
     stderr: float  # standard error of the mean
-    n: int
+    n: int  # samples scored
     records: list[dict]
+    metrics: dict = field(default_factory=dict)  # e.g. the judge's calls and failures
 
     def summary(self, **extra) -> dict:
-        samples = [{"index": r["index"], "score": r["score"]} for r in self.records]
+        samples = [{"index": r["index"], "score": r["score"]} for r in self.records if r["score"] is not None]
+        unscored = [r["index"] for r in self.records if r["score"] is None]
         return {"benchmark": self.benchmark, "score": self.score, "stderr": self.stderr, "n": self.n,
-                **extra, "samples": samples}
+                **({"unscored": unscored} if unscored else {}), **self.metrics, **extra, "samples": samples}
 
     def write(self, json_file: Path | None, samples_file: Path | None, **extra) -> dict:
         summary = self.summary(**extra)
@@ -49,23 +51,43 @@ def samples_for(bench: Benchmark, rows: list[dict], limit: int | None = None) ->
 
 
 def score_outputs(bench: Benchmark, samples: list[Sample], outputs: list[str]) -> EvalResult:
+    if bench.score_batch:
+        batch = bench.score_batch(samples, outputs)
+        scores, metrics = batch.scores, batch.metrics
+    else:
+        scores, metrics = [bench.score(s, o) for s, o in zip(samples, outputs, strict=True)], {}
+    # A benchmark with its own aggregate (HealthBench) may have samples below 0; its score is checked below.
+    low = -math.inf if bench.aggregate else 0.0
     records = []
-    for sample, output in zip(samples, outputs, strict=True):
-        s = bench.score(sample, output)
-        if not 0.0 <= s.value <= 1.0:
+    for sample, output, s in zip(samples, outputs, scores, strict=True):
+        if s.value is not None and not low <= s.value <= 1.0:
             raise ValueError(f"{bench.id}: scorer returned {s.value} for sample {sample.index}, outside 0..1")
         records.append({"index": sample.index, "score": s.value, "answer": s.answer, "target": sample.target,
                         "explanation": s.explanation, "output": output, "messages": sample.messages})
-    values = [r["score"] for r in records]
+    scored = [s for s in scores if s.value is not None]
+    if samples and not scored:
+        raise ValueError(f"{bench.id}: no sample could be scored ({json.dumps(metrics)})")
+    if bench.aggregate and scored:
+        mean, stderr = bench.aggregate(scored)
+    else:
+        mean, stderr = _mean_stderr([s.value for s in scored])
+    if not 0.0 <= mean <= 1.0:
+        raise ValueError(f"{bench.id}: aggregate score {mean} is outside 0..1")
+    return EvalResult(bench.id, mean, stderr, len(scored), records, metrics)
+
+
+def _mean_stderr(values: list[float]) -> tuple[float, float]:
     n = len(values)
     mean = sum(values) / n if n else 0.0
     var = sum((v - mean) ** 2 for v in values) / (n - 1) if n > 1 else 0.0
-    return EvalResult(bench.id, mean, math.sqrt(var / n) if n else 0.0, n, records)
+    return mean, math.sqrt(var / n) if n else 0.0
 
 
 def evaluate(model_dir: Path, benchmark_id: str, *, limit: int | None = None, engine: engines.Engine = "auto",
              max_tokens: int | None = None, seed: int = 0, shared_gpu: bool = False) -> tuple[EvalResult, dict]:
     bench = benchmark(benchmark_id)
+    if bench.needs_judge:
+        judge.from_env()  # no judge configured: fail now, not after generating
     samples = samples_for(bench, bench.load(bench.test_split), limit)
     max_tokens = max_tokens or bench.max_tokens[0]
     started = time.monotonic()

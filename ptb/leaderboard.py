@@ -8,12 +8,14 @@ Semantics (CONTRACT, reference/posttrainbench.md):
   the run's average is the weighted sum over benchmarks (weights renormalised over the
   benchmarks present); a run counts only if it has every (model, benchmark) of its agent;
 - per agent: mean and sample standard deviation of the run averages. Scores in percent.
+- `unverified` cells count with their score, and are counted (`n_unverified`) and marked.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -46,27 +48,84 @@ PUBLISHED_INSTRUCT = {
         "google/gemma-3-4b-pt": (0.1, 0.948, 0.67, 0.31473, 0.83548, 0.46063, 0.69512),
     }.items()
 }
-BASELINE_AGENTS = ("zero-shot", "instruct")
+# Published few-shot base-model scores (the reference's baselines.json "fewshot"; no BFCL there).
+_COLS_FEW = ["aime2025", "arenahardwriting", "gpqamain", "gsm8k", "healthbench", "humaneval"]
+PUBLISHED_FEWSHOT = {
+    m: dict(zip(_COLS_FEW, v)) for m, v in {
+        "Qwen/Qwen3-1.7B-Base": (0.05333, 0.05315, 0.25960, 0.46679, 0.21101, 0.25244),
+        "Qwen/Qwen3-4B-Base": (0.09, 0.19168, 0.29888, 0.74382, 0.21794, 0.67744),
+        "HuggingFaceTB/SmolLM3-3B-Base": (0.06, 0.03249, 0.13237, 0.52987, 0.10165, 0.32378),
+        "google/gemma-3-4b-pt": (0.0, 0.01257, 0.21406, 0.05838, 0.23318, 0.00488),
+    }.items()
+}
+# Published v1 leaderboard, weighted average % (reference/posttrainbench.md); std where published.
+PUBLISHED_AGENTS = {
+    "Opus 4.6 (Claude Code)": (23.2, 1.8), "Gemini 3.1 Pro (OpenCode)": (21.6, None),
+    "GPT-5.2 (Codex)": (21.4, None), "GPT 5.4": (20.2, None), "GPT 5.1 Codex Max": (19.7, None),
+    "Gemini 3 Pro": (18.1, None), "Opus 4.5": (17.1, None), "Sonnet 4.6": (16.4, None),
+    "GLM 5": (13.9, None), "Sonnet 4.5": (9.9, None),
+}
+
+
+def derived_weights(base: dict[str, dict[str, float]], instruct: dict[str, dict[str, float]],
+                    benchmarks: list[str]) -> dict[str, float]:
+    """w_b = 1 / (mean over models of instruct_b - base_b), normalised to sum 1."""
+    inverse = {}
+    for b in benchmarks:
+        models = [m for m in base if b in base[m] and b in instruct.get(m, {})]
+        gap = statistics.mean(instruct[m][b] for m in models) - statistics.mean(base[m][b] for m in models)
+        if gap <= 0:
+            raise ValueError(f"{b}: the instruct models do not beat the base models; no weight can be derived")
+        inverse[b] = 1 / gap
+    return {b: v / sum(inverse.values()) for b, v in inverse.items()}
+
+
+# v1.2 dropped BFCL and re-weighted: the same rule (the reference's scripts/compute_factors.py)
+# over the six remaining benchmarks, on its published baselines (scripts/baselines.json, which
+# has no BFCL). BFCL keeps its column but gets weight 0.
+WEIGHTS_V1_2 = derived_weights(PUBLISHED_BASE, PUBLISHED_INSTRUCT,
+                               [b for b in BENCHMARK_ORDER if b != "bfcl"]) | {"bfcl": 0.0}
+WEIGHT_SCHEMES = ("v1", "v1.2", "experiment")
+# Baseline rows; the chart puts them at the ends: instruct on top, zero-shot at the bottom.
+BASELINE_AGENTS = ("zero-shot", "few-shot", "instruct")
 
 
 @dataclass
 class Leaderboard:
-    table: pd.DataFrame  # one row per agent: agent, avg, avg_std, n_runs, <benchmarks>, ...
+    table: pd.DataFrame  # one row per agent: agent, avg, avg_std, n_runs, <benchmarks>, counts, time, cost
     weights: dict[str, float]
     notes: list[str] = field(default_factory=list)
     cells: pd.DataFrame | None = None  # one row per cell, with the value that counted
+    weights_scheme: str = "v1"
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return list(self.weights)
+
+
+def cell_folders(root: str | Path) -> list[Path]:
+    """Cell folders under ROOT (holding cell.json or result.json). The walk does not enter a
+    cell folder, so a result.json an agent writes in its task folder is never read as a
+    cell; hidden folders (.attempts/, .logs/) are skipped."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    found = []
+    for here, subdirs, files in os.walk(root):
+        if "cell.json" in files or "result.json" in files:
+            found.append(Path(here))
+            subdirs.clear()
+        else:
+            subdirs[:] = sorted(s for s in subdirs if not s.startswith("."))
+    return sorted(found)
 
 
 def load_results(dirs: list[str | Path]) -> list[dict]:
     results = []
     for d in dirs:
-        d = Path(d)
-        if not d.exists():
-            raise FileNotFoundError(f"{d}: no such folder")
-        for f in sorted(d.rglob("result.json")):
-            if any(part.startswith(".") for part in f.relative_to(d).parts):
-                continue  # .attempts/ and other hidden folders
-            results.append(json.loads(f.read_text()) | {"_path": str(f.parent)})
+        for cell in cell_folders(d):
+            if (cell / "result.json").is_file():
+                results.append(json.loads((cell / "result.json").read_text()) | {"_path": str(cell)})
     return results
 
 
@@ -74,16 +133,23 @@ def weights_for(benchmarks: list[str], scheme: str, results: list[dict]) -> tupl
     notes = []
     if scheme == "v1":
         table = dict(WEIGHTS_V1)
+    elif scheme == "v1.2":
+        table = dict(WEIGHTS_V1_2)
     elif scheme == "experiment":
         table = _experiment_weights(results)
     else:
-        raise ValueError(f"unknown weights '{scheme}' (known: v1, experiment)")
+        raise ValueError(f"unknown weights '{scheme}' (known: {', '.join(WEIGHT_SCHEMES)})")
     unknown = [b for b in benchmarks if b not in table]
     if unknown:
-        fill = statistics.mean(table.values()) if table else 1.0
+        known = [v for v in table.values() if v > 0]
+        fill = statistics.mean(known) if known else 1.0
         notes.append(f"no {scheme} weight for {', '.join(unknown)}: given the mean weight")
         table |= {b: fill for b in unknown}
     total = sum(table[b] for b in benchmarks)
+    if total <= 0:
+        raise ValueError(f"weights {scheme}: every benchmark present ({', '.join(benchmarks)}) has weight 0")
+    if scheme == "v1.2" and "bfcl" in benchmarks:
+        notes.append("weights v1.2: bfcl is shown but not weighted (dropped in v1.2)")
     return {b: table[b] / total for b in benchmarks}, notes
 
 
@@ -91,7 +157,7 @@ def _experiment_weights(results: list[dict]) -> dict[str, float]:
     """w_b = 1 / (instruct_b - zero-shot_b) from this experiment's own baseline cells."""
     by = defaultdict(list)
     for r in results:
-        if r["agent"] in BASELINE_AGENTS and r.get("score") is not None:
+        if r["agent"] in ("zero-shot", "instruct") and r.get("score") is not None:
             by[(r["agent"], r["benchmark"])].append(r["score"])
     weights = {}
     for (agent, b) in list(by):
@@ -110,7 +176,54 @@ def zero_shot_scores(results: list[dict]) -> dict[tuple[str, str], float]:
     return {k: statistics.mean(v) for k, v in by.items()}
 
 
-def build(dirs: list[str | Path], weights: str = "v1") -> Leaderboard:
+def trace_summary(r: dict) -> dict:
+    """The totals read from the agent's trace (agent/trace_summary.json), where there is one."""
+    path = Path(r.get("_path", "")) / "agent" / "trace_summary.json"
+    return json.loads(path.read_text()) if r.get("_path") and path.is_file() else {}
+
+
+def tokens_of(r: dict) -> float | None:
+    """Tokens the agent used, where its scaffold reported them: input + output tokens from
+    result.json, else from the trace's totals."""
+    for source in (r, trace_summary(r)):
+        parts = [source.get(k) for k in ("input_tokens", "output_tokens")]
+        if any(p is not None for p in parts):
+            return float(sum(p for p in parts if p is not None))
+    return None
+
+
+def cost_of(r: dict) -> float | None:
+    if r.get("cost_usd") is not None:
+        return float(r["cost_usd"])
+    cost = trace_summary(r).get("cost_usd")
+    return float(cost) if cost is not None else None
+
+
+def findings_of(integrity: dict) -> list[str]:
+    """Names of the integrity checks that found something (the reasons a cell is flagged)."""
+    found = [c.get("name", "?") for c in integrity.get("checks", []) if c.get("status") == "flagged"]
+    if integrity.get("verdict") == "flagged" and not found:
+        found = ["flagged (no check named)"]
+    return found
+
+
+def unverified_of(integrity: dict) -> list[str]:
+    """Names of the integrity checks that could not run (why a cell is unverified)."""
+    return [c.get("name", "?") for c in integrity.get("checks", []) if c.get("status") in ("unverified", "not_run")]
+
+
+def _cell_row(r: dict, value: float, source: str) -> dict:
+    return {"experiment": r.get("experiment"), "cell": r.get("cell"), "agent": r["agent"], "model": r["model"],
+            "benchmark": r["benchmark"], "seed": r["seed"], "status": r["status"],
+            "verdict": r["integrity"]["verdict"], "findings": ", ".join(findings_of(r["integrity"])),
+            "unverified_checks": ", ".join(unverified_of(r["integrity"])),
+            "score": r.get("score"), "value": 100 * value, "source": source,
+            "time_taken_s": r.get("time_taken_s"), "hours": r.get("hours"), "cost_usd": cost_of(r),
+            "tokens": tokens_of(r), "path": r.get("_path")}
+
+
+def build(dirs: list[str | Path], weights: str = "v1", reference: bool = False) -> Leaderboard:
+    """The leaderboard of every result.json under DIRS; `reference` adds the published rows."""
     results = load_results(dirs)
     if not results:
         raise ValueError(f"no result.json under {', '.join(map(str, dirs))}")
@@ -129,12 +242,10 @@ def build(dirs: list[str | Path], weights: str = "v1") -> Leaderboard:
             else:
                 value, source = 0.0, "no zero-shot score: 0"
                 notes.append(f"{r['cell']}: no zero-shot score for {key} to substitute; counted as 0")
-        cells.append({"agent": r["agent"], "model": r["model"], "benchmark": r["benchmark"], "seed": r["seed"],
-                      "status": r["status"], "verdict": r["integrity"]["verdict"], "score": r.get("score"),
-                      "value": 100 * value, "source": source, "time_taken_s": r.get("time_taken_s"),
-                      "hours": r.get("hours")})
+        cells.append(_cell_row(r, value, source))
     cells_df = pd.DataFrame(cells)
-    benchmarks = sorted(cells_df.benchmark.unique(), key=lambda b: (b not in BENCHMARK_ORDER, BENCHMARK_ORDER.index(b) if b in BENCHMARK_ORDER else b))
+    benchmarks = sorted(cells_df.benchmark.unique(),
+                        key=lambda b: (b not in BENCHMARK_ORDER, BENCHMARK_ORDER.index(b) if b in BENCHMARK_ORDER else b))
     w, wnotes = weights_for(benchmarks, weights, results)
     notes += wnotes
 
@@ -146,72 +257,105 @@ def build(dirs: list[str | Path], weights: str = "v1") -> Leaderboard:
             if set(zip(run.model, run.benchmark)) != needed:
                 notes.append(f"{agent} seed {seed}: incomplete run (missing cells), not counted")
                 continue
-            per_bench = run.groupby("benchmark").value.mean()
-            present = [b for b in benchmarks if b in per_bench]
-            wsum = sum(w[b] for b in present)
-            runs.append((sum(w[b] * per_bench[b] for b in present) / wsum, per_bench))
-        avgs = [a for a, _ in runs]
+            runs.append(run.groupby("benchmark").value.mean())
+        avgs = [_weighted(per_bench, w) for per_bench in runs]
         row = {"agent": agent,
                "avg": statistics.mean(avgs) if avgs else math.nan,
                "avg_std": statistics.stdev(avgs) if len(avgs) > 1 else math.nan,
                "n_runs": len(runs)}
         for b in benchmarks:
-            vals = [pb[b] for _, pb in runs if b in pb]
+            vals = [pb[b] for pb in runs if b in pb]
             row[b] = statistics.mean(vals) if vals else math.nan
-        row |= {"n_cells": len(group), "n_flagged": int((group.verdict == "flagged").sum()),
-                "n_unverified": int((group.verdict == "unverified").sum()),
-                "n_no_score": int(group.score.isna().sum()),
-                "time_used_h": group.time_taken_s.mean() / 3600}
-        rows.append(row)
+        rows.append(row | _agent_extras(agent, group))
     table = pd.DataFrame(rows).sort_values("avg", ascending=False, na_position="last").reset_index(drop=True)
+    if reference:
+        table = pd.concat([table, published_rows(benchmarks, w)], ignore_index=True)
+    counts = ["n_runs", "n_cells", "n_flagged", "n_unverified", "n_no_score"]
+    table[counts] = table[counts].astype("Int64")  # published rows have no counts: empty, not 0.00
     if (table.n_unverified > 0).any():
         notes.append("n_unverified > 0: cells whose integrity could not be checked (not shown as clean)")
-    return Leaderboard(table, w, notes, cells_df)
+    return Leaderboard(table, w, notes, cells_df, weights)
+
+
+def _weighted(per_bench: pd.Series | dict, w: dict[str, float]) -> float:
+    present = [b for b in w if b in per_bench]
+    total = sum(w[b] for b in present)
+    return sum(w[b] * per_bench[b] for b in present) / total if total else math.nan  # e.g. only bfcl under v1.2
+
+
+def _agent_extras(agent: str, group: pd.DataFrame) -> dict:
+    seeds = group.seed.nunique()
+    times = group.time_taken_s.dropna() / 3600
+    cost, tokens = group.cost_usd.dropna(), group.tokens.dropna()
+    return {"kind": "baseline" if agent in BASELINE_AGENTS else "agent",
+            "n_cells": len(group), "n_flagged": int((group.verdict == "flagged").sum()),
+            "n_unverified": int((group.verdict == "unverified").sum()),
+            "n_no_score": int(group.score.isna().sum()),
+            "time_used_h": times.mean() if len(times) else math.nan,
+            "time_used_std_h": times.std() if len(times) > 1 else math.nan,  # across cells
+            "budget_h": group.hours.max(),
+            # per run (seed): the sum over its cells, where the scaffold reported it
+            "cost_usd": cost.sum() / seeds if len(cost) else math.nan,
+            "tokens": tokens.sum() / seeds if len(tokens) else math.nan}
+
+
+def published_rows(benchmarks: list[str], w: dict[str, float]) -> pd.DataFrame:
+    """The published reference rows, for comparison: base, few-shot, instruct (computed with
+    these weights over these benchmarks, where the four models are among the published ones)
+    and the published agents (their published average only)."""
+    rows = []
+    for name, table in (("published: zero-shot", PUBLISHED_BASE), ("published: few-shot", PUBLISHED_FEWSHOT),
+                        ("published: instruct", PUBLISHED_INSTRUCT)):
+        # Few-shot has no BFCL score: like any score-less cell it counts as zero-shot (this
+        # gives the published 18.1 with the v1 weights).
+        table = {m: PUBLISHED_BASE[m] | table[m] for m in table}
+        per_bench = {b: 100 * statistics.mean(table[m][b] for m in table) for b in benchmarks
+                     if all(b in table[m] for m in table)}
+        rows.append({"agent": name, "avg": _weighted(per_bench, w) if per_bench else math.nan, "avg_std": math.nan,
+                     **per_bench, "kind": "published"})
+    for name, (avg, std) in PUBLISHED_AGENTS.items():
+        rows.append({"agent": f"published v1: {name}", "avg": avg, "avg_std": std if std is not None else math.nan,
+                     "kind": "published"})
+    return pd.DataFrame(rows)
+
+
+def counts_as_text(table: pd.DataFrame, na: str) -> pd.DataFrame:
+    """A copy with the count columns as text, NA where there are none (published rows):
+    pandas' na_rep does not reach the NA of integer columns."""
+    table = table.copy()
+    for c in table:
+        if str(table[c].dtype) == "Int64":
+            table[c] = [na if pd.isna(v) else str(int(v)) for v in table[c]]
+    return table
+
+
+def to_text(board: Leaderboard) -> str:
+    """The main columns as plain text (what `ptb leaderboard` prints), then the notes."""
+    cols = ["agent", "avg", "avg_std", "n_runs", *board.weights, "n_unverified"]
+    text = counts_as_text(board.table[cols], "-").to_string(index=False, float_format=lambda v: f"{v:.1f}", na_rep="-")
+    return text + "".join(f"\nnote: {n}" for n in board.notes)
 
 
 def chart(board: Leaderboard):
-    """Weighted average per agent: sorted bars with std error bars, baseline rows marked."""
-    import altair as alt
+    """Weighted average per agent: sorted bars with std error bars, baseline rows at the ends."""
+    from ptb import charts
 
-    df = board.table.assign(
-        lo=lambda d: d.avg - d.avg_std.fillna(0), hi=lambda d: d.avg + d.avg_std.fillna(0),
-        kind=lambda d: d.agent.map(lambda a: "baseline" if a in BASELINE_AGENTS else "agent"),
-    )
-    order = list(df.agent)
-    base = alt.Chart(df).encode(y=alt.Y("agent:N", sort=order, title=None))
-    bars = base.mark_bar().encode(
-        x=alt.X("avg:Q", title="weighted average score (%)"),
-        color=alt.Color("kind:N", scale=alt.Scale(domain=["agent", "baseline"], range=["#4c78a8", "#bab0ac"]),
-                        legend=alt.Legend(title=None)),
-        tooltip=["agent", alt.Tooltip("avg:Q", format=".1f"), alt.Tooltip("avg_std:Q", format=".1f"), "n_runs"],
-    )
-    errors = base.mark_errorbar().encode(x="lo:Q", x2="hi:Q")
-    labels = base.mark_text(align="left", dx=4).encode(x="hi:Q", text=alt.Text("avg:Q", format=".1f"))
-    return (bars + errors + labels).properties(width=520, height=28 * len(df), title="PostTrainBench leaderboard")
+    return charts.main(board)
 
 
 def to_svg(chart_obj) -> str:
-    import vl_convert as vlc
+    from ptb import charts
 
-    return vlc.vegalite_to_svg(chart_obj.to_json())
+    return charts.to_svg(chart_obj)
 
 
 def write(board: Leaderboard, out: str | Path) -> tuple[Path, Path]:
+    """leaderboard.csv and a self-contained leaderboard.html (tables and every chart inline)."""
+    from ptb import charts
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     csv_path, html_path = out / "leaderboard.csv", out / "leaderboard.html"
     board.table.to_csv(csv_path, index=False, float_format="%.2f")
-    svg = to_svg(chart(board))
-    weights = ", ".join(f"{b} {v:.3f}" for b, v in board.weights.items())
-    notes = "".join(f"<li>{n}</li>" for n in board.notes)
-    html_path.write_text(f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>PostTrainBench leaderboard</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{background:#f3f3f3}}</style></head>
-<body><h1>PostTrainBench leaderboard</h1>
-<div class="chart">{svg}</div>
-{board.table.to_html(index=False, float_format=lambda v: f"{v:.1f}", na_rep="")}
-<p>Weights: {weights}</p><ul>{notes}</ul>
-</body></html>
-""")
+    html_path.write_text(charts.html_page(board))
     return csv_path, html_path

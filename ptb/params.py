@@ -42,6 +42,19 @@ class Grid(_Strict):
     network: bool | None = None
     # Evaluate only the first N test items (smoke tests); None is the full benchmark.
     eval_limit: int | None = None
+    # sandbox: docker resource limits per cell (None: no limit).
+    cpus: float | None = None
+    memory_gb: float | None = None
+    pids_limit: int | None = 4096
+    # executor: slurm (see ptb/slurm.py). Time limit per job: hours + slurm_eval_minutes + a margin.
+    slurm_partition: str | None = None
+    slurm_account: str | None = None
+    slurm_qos: str | None = None
+    slurm_gpus: int = 1
+    slurm_eval_minutes: int = 60
+    slurm_extra: list[str] = []  # more sbatch options, long form: ["--constraint=h100", "--exclusive"]
+    # Resubmissions of a cell whose job was lost to the infrastructure (node failure, preemption).
+    infra_retries: int = 1
 
     @field_validator("experiment")
     @classmethod
@@ -71,8 +84,12 @@ class AgentDef(_Strict):
     command: list[str]
     env: list[str] = []  # names of host environment variables the agent may read
     network: bool = True
-    trace: Literal["plain"] = "plain"
+    trace: Literal["plain", "claude-stream-json", "codex-json", "gemini-stream-json", "opencode-json"] = "plain"
     needs_instruct_model: bool = False
+    # Defaults of the definition's own {placeholders} (model, effort, ...). A grid names a
+    # variant as "agent@key=value,key=value" (e.g. "claude-code@model=claude-opus-4-1"):
+    # variants are parameters, not copies of the file.
+    vars: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -87,6 +104,9 @@ class Cell:
     engine: str = "auto"
     network: bool | None = None
     eval_limit: int | None = None
+    cpus: float | None = None
+    memory_gb: float | None = None
+    pids_limit: int | None = 4096
 
     @property
     def name(self) -> str:
@@ -139,7 +159,17 @@ def agent_names() -> list[str]:
     return sorted({p.stem for d in agent_dirs() for p in d.glob("*.yaml")})
 
 
-def load_agent(name: str) -> AgentDef:
+def split_variant(spec: str) -> tuple[str, dict[str, str]]:
+    """"claude-code@model=x,effort=high" -> ("claude-code", {"model": "x", "effort": "high"})."""
+    name, _, rest = spec.partition("@")
+    pairs = [p.partition("=") for p in rest.split(",") if p] if rest else []
+    if any(not sep or not k for k, sep, _ in pairs):
+        raise ParamError(f"agent '{spec}': a variant is written name@key=value,key=value")
+    return name, {k: v for k, _, v in pairs}
+
+
+def load_agent(spec: str) -> AgentDef:
+    name, overrides = split_variant(spec)
     found = [d / f"{name}.yaml" for d in agent_dirs() if (d / f"{name}.yaml").is_file()]
     if not found:
         raise ParamError(f"unknown agent '{name}' (known: {', '.join(agent_names())}; "
@@ -151,7 +181,10 @@ def load_agent(name: str) -> AgentDef:
         raise _one_line(e, str(path)) from None
     if agent.name != name:
         raise ParamError(f"{path}: key 'name': '{agent.name}' differs from the file name '{name}'")
-    return agent
+    unknown = sorted(set(overrides) - set(agent.vars))
+    if unknown:
+        raise ParamError(f"agent '{spec}': unknown variable '{unknown[0]}' (known: {', '.join(agent.vars) or 'none'})")
+    return agent.model_copy(update={"vars": {**agent.vars, **overrides}}) if overrides else agent
 
 
 def check_model(model: str, where: str = "") -> None:
@@ -174,7 +207,7 @@ def check_names(grid: Grid | Cell, where: str) -> None:
         if isinstance(grid, Grid) and not values:
             raise ParamError(f"{where}: key '{key}': empty list")
     for a in agents:
-        if a not in agent_names():
+        if split_variant(a)[0] not in agent_names():
             raise ParamError(f"{where}: key 'agents': unknown agent '{a}' (known: {', '.join(agent_names())})")
         load_agent(a)
     for b in benchmarks:
@@ -206,7 +239,8 @@ def load_grid(path: str | Path, **overrides) -> Grid:
 
 def expand(grid: Grid) -> list[Cell]:
     return [
-        Cell(grid.experiment, a, m, b, s, grid.hours, grid.sandbox, grid.engine, grid.network, grid.eval_limit)
+        Cell(grid.experiment, a, m, b, s, grid.hours, grid.sandbox, grid.engine, grid.network, grid.eval_limit,
+             grid.cpus, grid.memory_gb, grid.pids_limit)
         for a, m, b, s in itertools.product(grid.agents, grid.models, grid.benchmarks, grid.seeds)
     ]
 

@@ -25,6 +25,10 @@ benchmark `{benchmark}`. You have {budget} of wall-clock time, starting now, on
   benchmark's evaluation (use a small `--limit` to iterate fast). The score you see here
   is for your information only.
 - `bash timer.sh`: prints the time you have left. Check it regularly.
+- `python -m ptb.integrity.contamination --benchmark {benchmark} FILES_OR_FOLDERS...`: finds
+  the benchmark's test items (questions or answers, also lightly reworded) in your data
+  files, with file and line. Run it on any data you collect or generate and remove what
+  it reports: the same check runs on everything in this folder after your run.
 - This folder is your working folder. Save your best model in `final_model/` (a normal
   folder loadable with `transformers`, with its tokenizer). Save early and keep it
   up to date: at the deadline your processes are stopped and whatever is in

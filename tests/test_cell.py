@@ -39,7 +39,7 @@ def test_timeout_kills_everything_and_still_evaluates_the_final_model(tmp_path, 
     assert left.startswith("Time left: 0:00:1"), left  # counted from the agent's start
     nb = nbformat.read(result["_dir"] / "run_cell.ipynb", as_version=4)
     assert nb.metadata.papermill.parameters["agent"] == "stubborn"
-    assert result["integrity"]["verdict"] == "unverified"
+    assert result["integrity"]["verdict"] == "clean"  # the base model, nothing planted: every check ran
 
 
 def test_agent_error_no_final_model_and_symlinks(tmp_path, make_agent, tiny_model):

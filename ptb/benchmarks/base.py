@@ -24,9 +24,17 @@ class Sample:
 
 @dataclass(frozen=True)
 class Score:
-    value: float  # 0..1
+    # 0..1 (HealthBench's may fall below 0, as its own); None: not scored because the judge failed,
+    # counted in the metrics and left out of the mean, never a zero.
+    value: float | None
     answer: str | None = None  # what the scorer extracted from the output
     explanation: str = ""
+
+
+@dataclass(frozen=True)
+class BatchScore:
+    scores: list[Score]  # one per sample, in order
+    metrics: dict  # reported beside the score (judge calls, failures, unparsed answers)
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,11 @@ class Benchmark:
     # Data the rules allow training on, as (prompt messages, completion text) pairs;
     # None where the benchmark has no allowed training split.
     train_pairs: Callable[[], list[tuple[list[dict], str]]] | None = None
+    # Judged benchmarks score all samples in one go (concurrent judge calls); `score` stays for one sample.
+    score_batch: Callable[[list[Sample], list[str]], BatchScore] | None = None
+    # (score, stderr) from the scored samples where the benchmark's rule is not their plain mean.
+    aggregate: Callable[[list[Score]], tuple[float, float]] | None = None
+    needs_judge: bool = False  # scored by the LLM judge: `ptb eval` checks it is configured before generating
 
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")

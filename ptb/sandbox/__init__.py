@@ -31,6 +31,14 @@ class SandboxSpec:
     hidden: tuple[Path, ...] = ()  # host paths the agent must not see (other cells' outputs, ...)
     gpus: tuple[str, ...] = ()  # GPU indices the executor gave this cell
     on_start: Callable[[float], None] = field(default=lambda deadline: None)
+    # Enforced by the Docker sandbox (the local one has no resource limits).
+    cpus: float | None = None  # CPU cores; None: no limit
+    memory_gb: float | None = None  # RAM, swap excluded; None: no limit
+    pids_limit: int | None = 4096  # processes and threads; None: no limit
+    shm_gb: float | None = None  # /dev/shm size (data loaders use it); None: 2
+    secrets: tuple[str, ...] = ()  # values never written to any saved file (granted API keys)
+    grace_s: float = 10.0  # SIGTERM at the deadline, SIGKILL this much later
+    monitor_s: float = 10.0  # resource sampling interval
 
 
 @dataclass(frozen=True)
@@ -50,4 +58,8 @@ def get(name: str):
         from ptb.sandbox.local import LocalSandbox
 
         return LocalSandbox()
-    raise ValueError(f"unknown sandbox '{name}' (known: local)")
+    if name == "docker":
+        from ptb.sandbox.docker import DockerSandbox
+
+        return DockerSandbox()
+    raise ValueError(f"unknown sandbox '{name}' (known: local, docker)")

@@ -1,0 +1,130 @@
+"""bfcl: Berkeley Function-Calling Leaderboard v3, category `exec_simple` (100 items): one
+user request, one or more offered functions, one correct call.
+
+Source: Hugging Face `gorilla-llm/Berkeley-Function-Calling-Leaderboard`, config
+`exec_simple`, split `train` (the hub calls it that, but it is the evaluation data;
+nothing may be trained on it), revision 1bf8bbc3c0e35d04d00339c223a3fd653aa195ac (the
+pull-request branch inspect_evals pinned because the main branch does not load as a
+dataset). The same items ship in the `bfcl-eval` PyPI wheel (questions and answers in
+separate files). A raw row:
+    {"id": "exec_simple_0", "question": [[{"role": "user", "content": "I've been playing a
+      game where rolling a six is somehow more likely than usual ... what are the odds that
+      I'll get exactly five sixes?"}]],
+     "function": [{"name": "calc_binomial_probability", "description": "Calculates the
+      probability of getting k successes in n trials.", "parameters": {"type": "dict",
+      "properties": {"n": {"type": "integer", ...}, "k": {...}, "p": {"type": "float", ...}},
+      "required": ["n", "k", "p"]}}],
+     "execution_result_type": ["exact_match"],
+     "ground_truth": ["calc_binomial_probability(n=20, k=5, p=0.6)"]}
+
+As inspect_evals' bfcl task at the reference's pinned commit: the first turn's messages
+go to the model with the functions offered as tools, in the form inspect-ai sent them
+(parameters as an object schema with `additionalProperties: false`; BFCL's "dict",
+"float", "tuple" types become "object", "number", "array"; only the schema keys it
+kept). The reference let vLLM's `hermes` tool parser turn the text into tool calls; ptb
+parses the same format from the output text: `<tool_call>{"name": ..., "arguments":
+{...}}</tool_call>`, where any block that is not such a JSON object means no tool calls
+at all (as the parser falls back to plain text). Correct iff there is exactly one tool
+call and its name and arguments equal the ground truth (arguments compared as Python
+values after a JSON round trip, so tuples are lists: 20 equals 20.0, "20" does not).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+
+from ptb.benchmarks.base import Benchmark, Sample, Score
+from ptb.benchmarks.data import load_rows
+
+HUB_ID = "gorilla-llm/Berkeley-Function-Calling-Leaderboard"
+CONFIG = "exec_simple"
+REVISION = "1bf8bbc3c0e35d04d00339c223a3fd653aa195ac"
+_TYPES = {"dict": "object", "float": "number", "tuple": "array"}
+# The keys of a parameter schema that inspect-ai kept, in its order.
+_KEYS = ("type", "description", "default", "enum", "items", "properties", "additionalProperties", "required")
+_TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>|<tool_call>(?!.*<tool_call>)(.*)\Z", re.DOTALL)
+
+
+def load(split: str) -> list[dict]:
+    return load_rows(HUB_ID, split, revision=REVISION, config=CONFIG)
+
+
+def param_schema(spec: dict) -> dict:
+    """A BFCL parameter spec as JSON Schema: types renamed, unknown keys and nulls dropped."""
+    out = {}
+    for key in _KEYS:
+        value = spec.get(key)
+        if value is None or (key in ("properties", "items") and not value):
+            continue
+        if key == "type":
+            value = _TYPES.get(value, value)
+        elif key == "items":
+            value = param_schema(value)
+        elif key == "properties":
+            value = {name: param_schema(p) for name, p in value.items() if p is not None}
+        out[key] = value
+    return out
+
+
+def tool(function: dict) -> dict:
+    parameters = function["parameters"]
+    schema = {"type": "object",
+              "properties": {name: param_schema(p) for name, p in (parameters.get("properties") or {}).items()},
+              "required": parameters.get("required") or [], "additionalProperties": False}
+    return {"type": "function",
+            "function": {"name": function["name"], "description": function["description"], "parameters": schema}}
+
+
+def parse_call(text: str) -> dict:
+    """'f(a=1, b="x")' -> {"name": "f", "arguments": {"a": 1, "b": "x"}}."""
+    call = ast.parse(text.strip(), mode="eval").body
+    if not isinstance(call, ast.Call) or call.args:
+        raise ValueError(f"ground truth {text!r} is not a call with keyword arguments only")
+    return {"name": ast.unparse(call.func), "arguments": {k.arg: ast.literal_eval(k.value) for k in call.keywords}}
+
+
+def to_sample(row: dict, index: int) -> Sample:
+    tools = [tool(f) for f in row["function"]]
+    target = json.loads(json.dumps(parse_call(row["ground_truth"][0])))  # tuples become lists, as the output's
+    return Sample(index=index, messages=[dict(m) for m in row["question"][0]], target=json.dumps(target),
+                  tools=tools, metadata={"id": row["id"]})
+
+
+def tool_calls(output: str) -> list[dict]:
+    """Tool calls in the hermes format; none if any block is not a {"name", "arguments"} object."""
+    calls = []
+    for closed, unclosed in _TOOL_CALL.findall(output):
+        try:
+            call = json.loads(closed or unclosed)
+        except json.JSONDecodeError:
+            return []
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+            return []
+        arguments = call.get("arguments", {})
+        if isinstance(arguments, str):  # some models send the arguments as a JSON string
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError:
+                return []
+        calls.append({"name": call["name"], "arguments": arguments})
+    return calls
+
+
+def score(sample: Sample, output: str) -> Score:
+    calls = tool_calls(output)
+    answer = json.dumps(calls[0]) if len(calls) == 1 else None
+    if len(calls) != 1:
+        return Score(0.0, answer, f"{len(calls)} tool calls, need exactly one")
+    return Score(float(calls[0] == json.loads(sample.target)), answer)
+
+
+BENCHMARK = Benchmark(
+    id="bfcl",
+    load=load,
+    to_sample=to_sample,
+    score=score,
+    max_tokens=(16000, 12000, 8000),
+    test_split="train",
+)

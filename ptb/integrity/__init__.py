@@ -1,0 +1,147 @@
+"""The integrity stage: did the agent follow the rules? Evidence, not just a verdict.
+
+Checks (one module each): contamination (test items in the agent's files), identity (the
+final model descends from the given model), api_use (paid LLM APIs in code or trace),
+tampering (changes to the files ptb gave), and an optional LLM judge.
+
+Each check ends `clean`, `flagged` (with evidence), `unverified` (it could not run: a
+missing record, unreadable files or weights, a judge that failed) or `not_applicable`
+(identity without a final model). The verdict fails closed:
+- `flagged` if any check flagged;
+- else `unverified` if any enabled check could not run;
+- else `clean`.
+A check that raises is recorded as `unverified` with the error, never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from ptb.integrity import api_use, contamination, identity, judge, tampering
+from ptb.params import AgentDef, Cell
+from ptb.paths import CellPaths
+
+CODE_SUFFIXES = {".py", ".sh", ".bash", ".ipynb", ".js", ".ts", ".mjs", ".cjs", ".rb", ".go", ".rs", ".r", ".jl",
+                 ".pl", ".lua", ".java", ".c", ".cc", ".cpp", ".yaml", ".yml", ".toml", ".cfg", ".env"}
+# Not the agent's code: downloads and installed packages (their dependencies mention SDKs).
+NOT_AGENT_CODE = {".cache", "site-packages", "dist-packages", "node_modules", ".git", "final_model", "__pycache__"}
+MAX_TEXT = 50 << 20
+GIVEN_RECORD = "given_files.json"  # in the cell folder, outside the agent's reach
+
+
+@dataclass(frozen=True)
+class Inputs:
+    benchmark: str
+    model_id: str
+    task_dir: Path
+    final_model: Path | None
+    reference_model: Path | None  # the model the final model must descend from
+    reference_is: str  # "base model", or "instruct model" for the instruct ceiling agent
+    other_model: Path | None  # the model it must not be (the official instruct model, where cached)
+    traces: tuple[Path, ...]  # the agent's stdout/stderr logs
+    given_record: Path  # hashes of the files ptb gave (tampering.record)
+    scaffold_env: tuple[str, ...] = ()  # API key names the agent definition receives
+    download_layers: tuple[Path, ...] = ()  # the agent's downloads kept outside the task folder
+
+
+def given_record(paths: CellPaths) -> Path:
+    return paths.root / GIVEN_RECORD
+
+
+def record_given(paths: CellPaths) -> None:
+    """Hash the files ptb gave the agent; called just before the agent starts."""
+    tampering.record(paths.task, given_record(paths))
+
+
+def inputs_for(cell: Cell, paths: CellPaths, final_model: Path | None, base_model: Path | None,
+               instruct_model: Path | None, agent: AgentDef | None) -> Inputs:
+    """The integrity inputs of one cell. The `instruct` ceiling agent submits the official
+    instruct model by definition: its final model must be that one, not the base."""
+    submits_instruct = agent.needs_instruct_model if agent else cell.agent == "instruct"
+    if submits_instruct:
+        reference, reference_is, other = instruct_model, "instruct model", base_model
+    else:
+        reference, reference_is, other = base_model, "base model", identity.local_instruct(cell.model)
+    return Inputs(cell.benchmark, cell.model, paths.task, final_model, reference, reference_is, other,
+                  (paths.agent / "stdout.log", paths.agent / "stderr.log"), given_record(paths),
+                  tuple(agent.env) if agent else (),
+                  tuple(p for p in (paths.root / "sandbox" / "hf-layer" / "upper",) if p.is_dir()))
+
+
+def _read(path: Path) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read(MAX_TEXT)
+
+
+def _shebang(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"#!"
+
+
+def code_files(task_dir: Path, exclude: set[str]) -> list[tuple[str, str]]:
+    out = []
+    for rel, real in contamination.agent_files(task_dir, exclude):
+        parts = Path(rel).parts
+        if any(p in NOT_AGENT_CODE or p in (".venv", "venv") for p in parts[:-1]):
+            continue
+        if real.suffix.lower() in CODE_SUFFIXES or (not real.suffix and _shebang(real)):
+            out.append((rel, _read(real)))
+    return out
+
+
+def _run(name: str, fn) -> dict:
+    started = time.monotonic()
+    try:
+        out = fn()
+    except Exception as e:  # noqa: BLE001 - fail closed: a crashed check is a check that did not run
+        out = {"status": "unverified", "summary": f"check crashed: {type(e).__name__}: {e}",
+               "evidence": {"traceback": traceback.format_exc()[-4000:]}}
+    return {"name": name, **out, "seconds": round(time.monotonic() - started, 2)}
+
+
+def verdict_of(checks: list[dict]) -> str:
+    statuses = {c["status"] for c in checks}
+    if "flagged" in statuses:
+        return "flagged"
+    if "unverified" in statuses:
+        return "unverified"
+    return "clean"
+
+
+def check(inp: Inputs, judge_cfg: judge.JudgeConfig | None = None, use_judge: bool = True,
+          index: contamination.TestIndex | None = None) -> dict:
+    """Every check on one finished cell -> {"verdict", "checks": [...with evidence]}."""
+    judge_error = None
+    if use_judge and judge_cfg is None:
+        try:
+            judge_cfg = judge.JudgeConfig.from_env()
+        except ValueError as e:  # a half-configured judge is an enabled check that cannot run
+            judge_error = str(e)
+    given = tampering.unchanged(inp.task_dir, inp.given_record)
+    code = code_files(inp.task_dir, given)
+    traces = [(p.name, _read(p)) for p in inp.traces if p.is_file()]
+    checks = [
+        _run("contamination", lambda: contamination.check(inp.benchmark, inp.task_dir, code + traces, given, index,
+                                                                  inp.download_layers)),
+        _run("identity", lambda: identity.check(inp.final_model, inp.reference_model, inp.other_model,
+                                                inp.reference_is)),
+        _run("api_use", lambda: api_use.check(code, traces, api_use.scaffold_vendors(inp.scaffold_env))),
+        _run("tampering", lambda: tampering.check(inp.task_dir, inp.given_record)),
+    ]
+    if judge_error:
+        checks.append({"name": "judge", "status": "unverified", "summary": judge_error, "evidence": {}, "seconds": 0})
+    if judge_cfg is not None:
+        findings = {c["name"]: {"status": c["status"], "summary": c["summary"]} for c in checks}
+        checks.append(_run("judge", lambda: judge.check(judge_cfg, inp.benchmark, code, traces, findings)))
+    return {"verdict": verdict_of(checks), "checks": checks, "judge": "enabled" if judge_cfg or judge_error else "disabled",
+            "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": os.uname().nodename}
+
+
+def summary(full: dict) -> dict:
+    """What result.json keeps: the verdict and one line per check (evidence stays in integrity.json)."""
+    return {"verdict": full["verdict"],
+            "checks": [{"name": c["name"], "status": c["status"], "summary": c["summary"]} for c in full["checks"]]}

