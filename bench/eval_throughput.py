@@ -143,7 +143,8 @@ def benchmark_seconds(items: int, prompt: int, output: int, *, gpu_memory: float
 
 def print_estimate() -> None:
     print("\nEstimate: the seven-benchmark final evaluation of a 4B model (Qwen3-4B shape) on one H100 80GB")
-    print(f"  model: decode memory-bound at {H100['bandwidth_eff']:.0%} of {H100['bandwidth'] / 1e12:.2f} TB/s; each step "
+    print(f"  model: decode memory-bound at {H100['bandwidth_eff']:.0%} of {H100['bandwidth'] / 1e12:.2f} TB/s; "
+          "each step "
           f"reads {QWEN3_4B['weight_bytes'] / 1e9:.1f} GB of bf16 weights + the KV cache in flight "
           f"({QWEN3_4B['kv_bytes_per_token'] / 1024:.0f} KiB/token); prefill at {H100['flops_eff']:.0%} of "
           f"{H100['flops'] / 1e12:.0f} TFLOP/s; {STARTUP_S} s start-up per benchmark; KV cache = share of 80 GB "
@@ -187,7 +188,8 @@ def main() -> None:
     samples = evaluation.samples_for(bench, bench.load(bench.test_split), a.limit)
     max_tokens = a.max_tokens or bench.max_tokens[0]
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in engines.render(tokenizer, model_dir, samples)]
+    texts = engines.render(tokenizer, model_dir, samples)
+    prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     gen_config = engines.generation_config(model_dir)
     params = [engines.sampling_params(gen_config, max_tokens=max_tokens, seed=a.seed, index=s.index) for s in samples]
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from ptb import integrity, models, params, sandbox, task, traces
+from ptb import credentials, integrity, models, params, sandbox, task, traces
 from ptb.benchmarks import BENCHMARKS
 from ptb.paths import CellPaths
 from ptb.params import AgentDef, Cell
@@ -63,6 +63,7 @@ class EvalOutcome:
     n: int | None
     attempts: list[dict]
     error: str | None = None
+    metrics: dict | None = None  # the evaluation's summary without per-sample scores (engine, judge failures, ...)
 
 
 def assigned_gpus() -> tuple[str, ...]:
@@ -122,6 +123,7 @@ def run_agent(run: CellRun) -> AgentOutcome:
         return AgentOutcome(None, False, 0.0, infra_error=run.error)
     network = run.cell.network if run.cell.network is not None else run.agent.network
     readonly = tuple(p for p in (run.base_model, run.instruct_model) if p)
+    tokens, token_secrets = credentials.install(run.agent.token_files, run.paths.task)  # subscription logins
     spec = sandbox.SandboxSpec(
         command=agent_command(run),
         workdir=run.paths.task,
@@ -135,13 +137,15 @@ def run_agent(run: CellRun) -> AgentOutcome:
         gpus=run.gpus,
         on_start=lambda deadline: _on_start(run, deadline),
         cpus=run.cell.cpus, memory_gb=run.cell.memory_gb, pids_limit=run.cell.pids_limit,
-        secrets=tuple(os.environ[name] for name in run.agent.env if os.environ.get(name)),
+        secrets=tuple(os.environ[name] for name in run.agent.env if os.environ.get(name)) + tuple(token_secrets),
     )
     try:
         done = sandbox.get(run.cell.sandbox).run(spec)
     except sandbox.InfraError as e:
+        credentials.remove(tokens)
         outcome = AgentOutcome(None, False, 0.0, infra_error=str(e))
     else:
+        credentials.remove(tokens)
         summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent, spec.secrets)
         traces.scrub(run.paths.task, spec.secrets)  # the CLIs' own session logs live in the task folder
         outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2), cost_usd=summary["cost_usd"])
@@ -216,7 +220,8 @@ def evaluate(run: CellRun, final: FinalModel) -> EvalOutcome:
                                  "seconds": round(time.monotonic() - started, 2)})
                 if code == 0 and metrics.is_file():
                     m = json.loads(metrics.read_text())
-                    return EvalOutcome(m["score"], m["stderr"], m["n"], attempts)
+                    summary = {k: v for k, v in m.items() if k != "samples"}
+                    return EvalOutcome(m["score"], m["stderr"], m["n"], attempts, metrics=summary)
     return EvalOutcome(None, None, None, attempts, error=f"all {len(attempts)} evaluation attempts failed; see eval/eval.log")
 
 
@@ -268,6 +273,7 @@ def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: 
         "agent_exit_code": agent.exit_code,
         "sandbox": c.sandbox, "engine": c.engine, "gpus": list(run.gpus), "eval_limit": c.eval_limit,
         "eval_attempts": ev.attempts,
+        "eval": ev.metrics,
         "base_model_path": str(run.base_model) if run.base_model else None,
         "base_model_revision": models.resolved_revision(run.base_model) if run.base_model else None,
         "python": sys.version.split()[0],

@@ -91,11 +91,13 @@ def api_keys(agents: list[str]) -> list[Check]:
     checks = []
     for spec in agents:
         agent = params.load_agent(spec)
-        if not agent.env:
+        if not agent.env and not agent.token_files:
             continue
         present = [name for name in agent.env if os.environ.get(name)]
+        present += [f for f in agent.token_files if Path(f).expanduser().is_file()]
+        login = f", or log in so that {' or '.join(agent.token_files)} exists" if agent.token_files else ""
         checks.append(Check(f"keys {spec}", bool(present), f"set: {', '.join(present) or 'none'}",
-                            f"export one of {', '.join(agent.env)} (an API key or a subscription token)"))
+                            f"export one of {', '.join(agent.env)} (an API key or a subscription token){login}"))
     return checks
 
 

@@ -117,8 +117,12 @@ def run_command(cell: Cell, out_root: Path) -> list[str]:
 
 def _dies_with_parent(cmd: list[str]) -> list[str]:
     # A PID namespace per cell, killed with everything in it when the grid process dies.
-    # (No --proc here: a fresh /proc would stop the sandbox inside from mounting its own.)
-    return ["bwrap", "--dev-bind", "/", "/", "--unshare-pid", "--die-with-parent", "--", *cmd]
+    # (No bwrap --proc here: its read-only overmounts would stop the sandbox inside from
+    # mounting its own /proc. But /proc must show this namespace's PIDs, or the sandbox's
+    # bwrap looks up its child under the host's PID of the same number and fails: a plain
+    # proc, mounted by `unshare --mount-proc`.)
+    return ["bwrap", "--dev-bind", "/", "/", "--unshare-pid", "--die-with-parent", "--",
+            "unshare", "--mount-proc", "--", *cmd]
 
 
 @dataclass

@@ -90,6 +90,9 @@ class AgentDef(_Strict):
     # variant as "agent@key=value,key=value" (e.g. "claude-code@model=claude-opus-4-1"):
     # variants are parameters, not copies of the file.
     vars: dict[str, str] = {}
+    # Subscription logins: token files under the host's home (e.g. ~/.codex/auth.json), copied
+    # into the agent's HOME for the run only, their values redacted (ptb/credentials.py).
+    token_files: list[str] = []
 
 
 @dataclass(frozen=True)

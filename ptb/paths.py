@@ -8,6 +8,7 @@
                 prompt.md  evaluate.py  timer.sh  final_model/
             agent/stdout.log stderr.log agent.json
             eval/metrics.json samples.jsonl eval.log
+            given_files.json               hashes of the files ptb gave the agent (tampering check)
             integrity.json
             result.json                    written last: the cell is finished iff it exists
         .attempts/<cell>-<time>-<pid>/     earlier attempts (interrupted, or replaced by --force)

@@ -54,7 +54,7 @@ def _regrade_locked(paths: CellPaths, evaluate: bool) -> dict | str:
     else:
         error = old.get("reason") if old["status"] in ("eval_error", "no_final_model") else None
         ev = stages.EvalOutcome(old.get("score"), old.get("stderr"), old.get("n"), old.get("eval_attempts", []),
-                                error=error or None)
+                                error=error or None, metrics=old.get("eval"))
     return stages.write_result(run, _agent_outcome(paths, old), final, verdict, ev)
 
 

@@ -64,10 +64,13 @@ def test_agent_error_no_final_model_and_symlinks(tmp_path, make_agent, tiny_mode
 def test_granted_variables_reach_the_agent_and_others_do_not(tmp_path, make_agent, monkeypatch, tiny_model):
     monkeypatch.setenv("PTB_TEST_GRANTED", "granted-value")
     monkeypatch.setenv("PTB_TEST_SECRET", "secret-value")
-    make_agent("envy", 'env; cp -r "$1" final_model', env=["PTB_TEST_GRANTED"])
+    make_agent("envy", 'env; [ "$PTB_TEST_GRANTED" = granted-value ] && echo GRANTED-OK; cp -r "$1" final_model',
+               env=["PTB_TEST_GRANTED"])
     r = run_cell(tmp_path, "envy")
     out = (r["_dir"] / "agent" / "stdout.log").read_text()
-    assert "PTB_TEST_GRANTED=granted-value" in out and "secret-value" not in out
+    # The granted value reached the agent; saved logs show it redacted (granted values are secrets).
+    assert "GRANTED-OK" in out and "PTB_TEST_GRANTED=[REDACTED]" in out and "granted-value" not in out
+    assert "secret-value" not in out
     assert r["status"] == "ok"
 
 

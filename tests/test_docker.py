@@ -26,6 +26,7 @@ from ptb.sandbox.docker import DockerSandbox, agent_ids, container_config
 
 BASE = "ptb-base:bookworm"
 SECRET = "sk-test-" + "Q7wX2eR9tY4uI1oP6aS3dF8g"  # granted to the agent, printed by it
+TOKEN = "subscription-" + "tok-5f2a9c0e7b1d"  # in a token file the agent logs in with
 STRAY_HEAD, STRAY_TAIL = "sk-ant-api03-", "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2"
 STRAY_KEY = STRAY_HEAD + STRAY_TAIL  # not granted, key-shaped, assembled and printed by the agent
 WHEELHOUSE = Path(os.environ.get("PTB_TEST_WHEELHOUSE", "/var/cache/ptb-test/wheelhouse"))
@@ -106,17 +107,22 @@ def stream_json_agent(make_agent, name: str) -> None:
         ev '{{"type":"user","message":{{"content":[{{"type":"tool_result","tool_use_id":"t1","content":"copied"}}]}}}}'
         ev "{{\\"type\\":\\"assistant\\",\\"message\\":{{\\"content\\":[{{\\"type\\":\\"text\\",\\"text\\":\\"my key is $PTB_TEST_API_KEY and $stray\\"}}]}}}}"
         echo "leaking $PTB_TEST_API_KEY" >&2
+        cat "$HOME/.fake-cli/auth.json"; cp "$HOME/.fake-cli/auth.json" stolen.json
         mkdir -p .cli-state
         printf '{{"token": "%s", "other": "%s"}}\n' "$PTB_TEST_API_KEY" "$stray" > .cli-state/session.json
         ev '{{"type":"result","subtype":"success","result":"done","total_cost_usd":0.0123,"usage":{{"input_tokens":500,"output_tokens":80}}}}'
     """, env=["PTB_TEST_API_KEY"], network=True)
     agent_file = Path(os.environ["PTB_AGENT_PATH"]) / f"{name}.yaml"
-    agent_file.write_text(agent_file.read_text() + "trace: claude-stream-json\n")
+    agent_file.write_text(agent_file.read_text() + "trace: claude-stream-json\ntoken_files: ['~/.fake-cli/auth.json']\n")
 
 
 def test_docker_cell_matches_local_cell_and_leaks_no_secret(tmp_path, make_agent, monkeypatch, tiny_model,
                                                             sandbox_image_tag, hf_cache):
     monkeypatch.setenv("PTB_TEST_API_KEY", SECRET)
+    home = tmp_path / "home"  # the host's home, where a CLI keeps its subscription login
+    (home / ".fake-cli").mkdir(parents=True)
+    (home / ".fake-cli" / "auth.json").write_text(json.dumps({"access_token": TOKEN, "kind": "oauth"}))
+    monkeypatch.setenv("HOME", str(home))
     stream_json_agent(make_agent, "cli-like")
     started = time.monotonic()
     docker_result = run_cell(tmp_path, "cli-like")
@@ -132,6 +138,8 @@ def test_docker_cell_matches_local_cell_and_leaks_no_secret(tmp_path, make_agent
         assert r["cost_usd"] == 0.0123
         cell = r["_dir"]
         assert SECRET.encode() not in all_bytes(cell) and STRAY_KEY.encode() not in all_bytes(cell)
+        assert TOKEN.encode() not in all_bytes(cell) and not (cell / "task" / ".fake-cli" / "auth.json").exists()
+        assert '"access_token": "[REDACTED]"' in (cell / "task" / "stolen.json").read_text()  # it was readable
         events = [json.loads(line) for line in (cell / "agent" / "trace.jsonl").read_text().splitlines()]
         assert [e["type"] for e in events if e["type"] != "usage"] == [
             "system", "tool_call", "tool_result", "message", "result"]
@@ -144,7 +152,7 @@ def test_docker_cell_matches_local_cell_and_leaks_no_secret(tmp_path, make_agent
     box = docker_result["_dir"] / "sandbox"
     info = json.loads((box / "container.json").read_text())
     print(f"docker sandbox: set-up (HF layer, preflight, create) {info['setup_s']:.2f} s, "
-          f"teardown {info['teardown_s']:.2f} s")
+          f"container start {info['start_s']:.2f} s, teardown {info['teardown_s']:.2f} s")
     sample = json.loads((box / "monitor.jsonl").read_text().splitlines()[0])
     assert sample["mem_mib"] > 0 and sample["disk_free_gib"] > 0
     final = docker_result["_dir"] / "task" / "final_model"

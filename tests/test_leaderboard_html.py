@@ -37,7 +37,7 @@ def test_leaderboard_html_renders_its_charts_in_chromium(tmp_path):
     assert "claude-code" in res.stdout and (out / "leaderboard.csv").is_file()
     page = (out / "leaderboard.html").read_text()
     assert "<script" not in page and 'src="http' not in page and 'href="http' not in page  # nothing fetched
-    assert page.count("<svg") == 8  # every chart, inline
+    assert page.count("<svg") == 8 and "<NA>" not in page  # every chart, inline; counts formatted
 
     dom = chromium(tmp_path, "--dump-dom", (out / "leaderboard.html").as_uri())
     assert dom.returncode == 0, dom.stderr

@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -142,3 +143,37 @@ def test_cancel_mid_grid_then_resume_runs_only_missing_cells(tmp_path, slurm_clu
     assert attempts == [cells[1].name, cells[2].name]  # the cancelled attempts, kept aside, unfinished
     assert not any((a / "result.json").exists() for a in (exp / ".attempts").iterdir())
     assert "3 done" in ptb("status", exp).stdout
+
+
+def test_a_job_lost_to_a_node_failure_is_retried_and_a_failing_agent_is_not(tmp_path, slurm_cluster, make_agent,
+                                                                             tiny_model):
+    marker = f"sleep 301.{time.time_ns() % 10**6}"
+    make_agent("fragile", f'case "$PWD" in *__s1/*) exit 3 ;; esac; touch started; {marker}; cp -r "$1" final_model')
+    experiment = f"nodefail{time.time_ns() % 10**6}"
+    grid = grid_file(tmp_path, "fragile", [0, 1], experiment, infra_retries=1)
+    exp = tmp_path / "out" / experiment
+    cells = [exp / CELL.format(agent="fragile", seed=s) for s in (0, 1)]
+    proc = subprocess.Popen([sys.executable, "-m", "ptb", "grid", grid, "--out", tmp_path / "out"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: (cells[0] / "task/started").exists() and (cells[1] / "result.json").exists(),
+                 "seed 0 running, seed 1 finished", proc=proc)
+        make_agent("fragile", 'cp -r "$1" final_model')  # the retry need not wait
+        node = subprocess.run(["sinfo", "-h", "-o", "%N"], capture_output=True, text=True, check=True).stdout.strip()
+        subprocess.run(["scontrol", "update", f"nodename={node}", "state=down", "reason=ptb-test"], check=True)
+        try:
+            wait_for(lambda: survivors(marker) == [], "the node failure to end the job")
+        finally:
+            subprocess.run(["scontrol", "update", f"nodename={node}", "state=resume"], check=True)
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out
+    assert f"retry  {cells[0].name}: job" in out and "node failure (retry 1 of 1)" in out, out
+    assert f"retry  {cells[1].name}" not in out  # the agent's exit 3 is a result, not an infrastructure failure
+    assert json.loads((cells[0] / "result.json").read_text())["status"] == "ok"
+    assert json.loads((cells[1] / "result.json").read_text())["status"] == "agent_error"
+    record = json.loads((exp / ".slurm/jobs.json").read_text())
+    assert len(record["jobs"][cells[0].name]) == 2 and len(record["jobs"][cells[1].name]) == 1
+    status = ptb("status", exp).stdout
+    assert "1 done" in status and "1 failed" in status and "agent error" in status, status

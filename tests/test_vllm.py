@@ -11,11 +11,12 @@ import json
 import os
 import shutil
 import subprocess
+import textwrap
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, ptb
+from conftest import ROOT, ptb, survivors
 from ptb import engines
 from ptb.benchmarks import Sample
 
@@ -62,14 +63,14 @@ def _outputs(samples_file: Path) -> list[str]:
 
 
 def test_eval_vllm_matches_transformers(tmp_path, vllm_python, varied_model):
-    # Spawn, as on a GPU host once CUDA is initialised: the engine's child process
-    # re-imports `python -m ptb`'s __main__, which must not run the command again.
-    env = {**os.environ, **VLLM_ENV, "VLLM_WORKER_MULTIPROC_METHOD": "spawn"}
+    # vLLM's CPU backend always spawns its engine process (a GPU host does once CUDA is
+    # initialised): the child re-imports `python -m ptb`'s __main__, which must not run again.
     res = subprocess.run([vllm_python, "-m", "ptb", "eval", "--model", varied_model, "--benchmark", "arith",
                           "--engine", "auto", "--json-output-file", tmp_path / "v.json",
                           "--samples-file", tmp_path / "v.jsonl"],
-                         capture_output=True, text=True, timeout=400, env=env, cwd=ROOT)
+                         capture_output=True, text=True, timeout=400, env={**os.environ, **VLLM_ENV}, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
+    assert not survivors("VLLM::")  # the engine's processes end with the command
     summary = json.loads(res.stdout)  # vLLM's logs go to stderr: stdout is the summary alone
     assert summary["engine"] == "vllm" and summary["n"] == 100  # auto picks vllm where it is installed
 
@@ -91,9 +92,14 @@ def test_tools_render_and_generate(vllm_python, varied_model):
     prompts = engines.render(AutoTokenizer.from_pretrained(varied_model), varied_model, samples)
     assert f"<tools>\n{json.dumps(ADD_TOOL)}\n</tools>" in prompts[0] and "<tools>" not in prompts[1]
 
-    script = ("import json, sys; from pathlib import Path; from ptb import engines; from ptb.benchmarks import Sample\n"
-              "samples = [Sample(**s) for s in json.loads(sys.argv[2])]\n"
-              "print(json.dumps(engines.generate(Path(sys.argv[1]), samples, engine='vllm', max_tokens=24)))")
+    script = textwrap.dedent("""
+        import json, sys
+        from pathlib import Path
+        from ptb import engines
+        from ptb.benchmarks import Sample
+        samples = [Sample(**s) for s in json.loads(sys.argv[2])]
+        print(json.dumps(engines.generate(Path(sys.argv[1]), samples, engine="vllm", max_tokens=24)))
+    """)
     arg = json.dumps([{"index": s.index, "messages": s.messages, "target": s.target, "tools": s.tools}
                       for s in samples])
     res = subprocess.run([vllm_python, "-c", script, varied_model, arg], capture_output=True, text=True,
@@ -108,13 +114,17 @@ def test_sampling_follows_generation_config(vllm_python):
     """Greedy where the file says do_sample false (vLLM alone would sample at temperature 1);
     the file's sampling values otherwise (transformers' defaults where it is silent), with a
     seed per sample."""
-    script = ("import json; from transformers import GenerationConfig; from ptb import engines\n"
-              "greedy = GenerationConfig(do_sample=False, eos_token_id=[2, 0])\n"
-              "qwen = GenerationConfig(do_sample=True, temperature=0.6, top_p=0.95, top_k=20, eos_token_id=7)\n"
-              "ps = [engines.sampling_params(greedy, max_tokens=9, seed=0, index=0)]\n"
-              "ps += [engines.sampling_params(qwen, max_tokens=9, seed=s, index=i) for s, i in ((0, 0), (0, 1), (1, 0))]\n"
-              "ps += [engines.sampling_params(GenerationConfig(do_sample=True), max_tokens=9, seed=0, index=0)]\n"
-              "print(json.dumps([[p.temperature, p.top_p, p.top_k, p.max_tokens, p.stop_token_ids, p.seed] for p in ps]))")
+    script = textwrap.dedent("""
+        import json
+        from transformers import GenerationConfig
+        from ptb import engines
+        greedy = GenerationConfig(do_sample=False, eos_token_id=[2, 0])
+        qwen = GenerationConfig(do_sample=True, temperature=0.6, top_p=0.95, top_k=20, eos_token_id=7)
+        ps = [engines.sampling_params(greedy, max_tokens=9, seed=0, index=0)]
+        ps += [engines.sampling_params(qwen, max_tokens=9, seed=s, index=i) for s, i in ((0, 0), (0, 1), (1, 0))]
+        ps += [engines.sampling_params(GenerationConfig(do_sample=True), max_tokens=9, seed=0, index=0)]
+        print(json.dumps([[p.temperature, p.top_p, p.top_k, p.max_tokens, p.stop_token_ids, p.seed] for p in ps]))
+    """)
     res = subprocess.run([vllm_python, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     greedy, *sampled, unset = json.loads(res.stdout)

@@ -21,9 +21,17 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from ptb.integrity import api_use, contamination, identity, judge, tampering
+from typing import TYPE_CHECKING
+
 from ptb.params import AgentDef, Cell
 from ptb.paths import CellPaths
+
+if TYPE_CHECKING:
+    from ptb.integrity.contamination import TestIndex
+    from ptb.integrity.judge import JudgeConfig
+
+# The check modules are imported where used: `python -m ptb.integrity.contamination` (the
+# agents' tool) must not find its module already imported by this package.
 
 CODE_SUFFIXES = {".py", ".sh", ".bash", ".ipynb", ".js", ".ts", ".mjs", ".cjs", ".rb", ".go", ".rs", ".r", ".jl",
                  ".pl", ".lua", ".java", ".c", ".cc", ".cpp", ".yaml", ".yml", ".toml", ".cfg", ".env"}
@@ -54,6 +62,8 @@ def given_record(paths: CellPaths) -> Path:
 
 def record_given(paths: CellPaths) -> None:
     """Hash the files ptb gave the agent; called just before the agent starts."""
+    from ptb.integrity import tampering
+
     tampering.record(paths.task, given_record(paths))
 
 
@@ -61,6 +71,8 @@ def inputs_for(cell: Cell, paths: CellPaths, final_model: Path | None, base_mode
                instruct_model: Path | None, agent: AgentDef | None) -> Inputs:
     """The integrity inputs of one cell. The `instruct` ceiling agent submits the official
     instruct model by definition: its final model must be that one, not the base."""
+    from ptb.integrity import identity
+
     submits_instruct = agent.needs_instruct_model if agent else cell.agent == "instruct"
     if submits_instruct:
         reference, reference_is, other = instruct_model, "instruct model", base_model
@@ -83,6 +95,8 @@ def _shebang(path: Path) -> bool:
 
 
 def code_files(task_dir: Path, exclude: set[str]) -> list[tuple[str, str]]:
+    from ptb.integrity import contamination
+
     out = []
     for rel, real in contamination.agent_files(task_dir, exclude):
         parts = Path(rel).parts
@@ -112,9 +126,11 @@ def verdict_of(checks: list[dict]) -> str:
     return "clean"
 
 
-def check(inp: Inputs, judge_cfg: judge.JudgeConfig | None = None, use_judge: bool = True,
-          index: contamination.TestIndex | None = None) -> dict:
+def check(inp: Inputs, judge_cfg: JudgeConfig | None = None, use_judge: bool = True,
+          index: TestIndex | None = None) -> dict:
     """Every check on one finished cell -> {"verdict", "checks": [...with evidence]}."""
+    from ptb.integrity import api_use, contamination, identity, judge, tampering
+
     judge_error = None
     if use_judge and judge_cfg is None:
         try:
@@ -137,7 +153,8 @@ def check(inp: Inputs, judge_cfg: judge.JudgeConfig | None = None, use_judge: bo
     if judge_cfg is not None:
         findings = {c["name"]: {"status": c["status"], "summary": c["summary"]} for c in checks}
         checks.append(_run("judge", lambda: judge.check(judge_cfg, inp.benchmark, code, traces, findings)))
-    return {"verdict": verdict_of(checks), "checks": checks, "judge": "enabled" if judge_cfg or judge_error else "disabled",
+    return {"verdict": verdict_of(checks), "checks": checks,
+            "judge": "enabled" if judge_cfg or judge_error else "disabled",
             "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": os.uname().nodename}
 
 

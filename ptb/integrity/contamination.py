@@ -464,7 +464,8 @@ def check(benchmark: str, task_dir: Path, code_texts: list[tuple[str, str]],
     named = datasets_named(code_texts)
     known = {k.lower() for k in KNOWN_CONTAMINATED.get(benchmark, ())}
     forbidden = {n: lines for n, lines in named.items() if n.lower() in known}
-    unscanned = {n: lines for n, lines in named.items() if n not in forbidden and not any(has_local_copy(d, n) for d in (task_dir, *layers))}
+    unscanned = {n: lines for n, lines in named.items()
+                 if n not in forbidden and not any(has_local_copy(d, n) for d in (task_dir, *layers))}
     evidence = {
         "method": {"n": N, "min_field_words": MIN_FIELD_WORDS, "match_coverage": MATCH_COVERAGE,
                    "tolerated_items": TOLERATED_ITEMS, "test_items": index.n_items, "test_fields": len(index.fields)},

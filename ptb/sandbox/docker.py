@@ -6,7 +6,8 @@ What the container gets (see `container_config`):
   PTB_SANDBOX_UID, default 1000, when the host user is root: the task folder is then
   handed to that uid so the agent can write it and the host can still read it);
 - the task folder read-write at its host path, the `readonly` paths read-only at theirs
-  (so every path in the prompt works unchanged), ptb's own code read-only at /opt/ptb/src;
+  (so every path in the prompt works unchanged; an input only root may read is copied
+  into the cell for the run, see `readable_inputs`), ptb's own code read-only at /opt/ptb/src;
 - the cell's GPUs as a device request naming exactly `spec.gpus` (host indices; inside,
   they are numbered from 0);
 - only `spec.env` plus PATH/PYTHONPATH for the image's Python and HF_HUB_CACHE;
@@ -17,7 +18,7 @@ mounted at /hf-cache/hub. The agent reads the shared cache and can download more
 its writes land in the upper layer, `<cell>/sandbox/hf-layer/upper`, outside the task
 folder: the shared cache is never written, the next run never sees this run's files, and
 the integrity stage can still read what the agent downloaded. The volume is removed
-after the run.
+after the run; links from final_model/ into it are replaced by copies of their files.
 
 The clock: container creation and a preflight (a short container as root that hands the
 cache's directories to the agent's uid, checks the task folder is writable by it and,
@@ -263,6 +264,7 @@ class DockerSandbox:
                 container.start()
             except docker.errors.APIError as e:
                 raise InfraError(f"could not start the sandbox container: {e.explanation or e}") from e
+            timings["start_s"] = time.time() - started  # counted in the agent's budget
             code, timed_out = self._supervise(container, spec, deadline, box)
             ended = time.time()
             t1 = time.monotonic()
