@@ -17,7 +17,7 @@ from pathlib import Path
 from ptb import paths
 
 TINY = "tiny-qwen3"
-TINY_VERSION = "v1"  # bump when the recipe changes, so caches rebuild
+TINY_VERSION = "v2"  # bump when the recipe changes, so caches rebuild
 
 # base model -> its official instruct model (the `instruct` ceiling row)
 INSTRUCT = {
@@ -63,7 +63,9 @@ def resolved_revision(model_dir: Path) -> str | None:
 
 # ---------------------------------------------------------------------------- tiny-qwen3
 
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>"]
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+# Single tokens but not special, as in Qwen3: decoding keeps them, so tool calls survive.
+TOOL_TOKENS = ["<tool_call>", "</tool_call>"]
 
 
 def tiny_qwen3() -> Path:
@@ -94,7 +96,7 @@ def _tokenizer_corpus() -> list[str]:
 
 def build_tiny_qwen3(out: Path) -> None:
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GenerationConfig, PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
     from ptb import chat
@@ -111,6 +113,7 @@ def build_tiny_qwen3(out: Path) -> None:
         show_progress=False,
     )
     tok.train_from_iterator(_tokenizer_corpus(), trainer=trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TOOL_TOKENS])
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token="<|im_end|>",

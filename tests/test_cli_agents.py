@@ -1,6 +1,6 @@
 """The four CLI agent definitions: their commands run (with stand-in CLIs that record their
 arguments and print one event of their real format), variants override their variables,
-and the re-prompting loop stops once fewer than N minutes remain."""
+and the re-prompting loop (ptb/reprompt.py) stops once fewer than N minutes remain."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def run_definition(tmp_path: Path, spec: str, seconds_left: list[int]) -> tuple[
                                f"open({str(tmp_path / 'calls.jsonl')!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
                                f"print({EVENTS[exe]!r})\n")
     (bin_dir / exe).chmod(0o755)
-    run = cell.CellRun(params.Cell("e", spec, "tiny-qwen3", "arith", sandbox="docker"),
+    run = cell.CellRun(params.Cell("e", spec, "tiny-qwen3", "arith"),
                        params.paths.CellPaths(tmp_path), agent, (), task, None)
     env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(task)}
     res = subprocess.run(cell.agent_command(run), cwd=task, env=env, capture_output=True, text=True, timeout=60)

@@ -107,7 +107,7 @@ def stream_json_agent(make_agent, name: str) -> None:
         ev '{{"type":"user","message":{{"content":[{{"type":"tool_result","tool_use_id":"t1","content":"copied"}}]}}}}'
         ev "{{\\"type\\":\\"assistant\\",\\"message\\":{{\\"content\\":[{{\\"type\\":\\"text\\",\\"text\\":\\"my key is $PTB_TEST_API_KEY and $stray\\"}}]}}}}"
         echo "leaking $PTB_TEST_API_KEY" >&2
-        cat "$HOME/.fake-cli/auth.json"; cp "$HOME/.fake-cli/auth.json" stolen.json
+        cat "$HOME/.fake-cli/auth.json" >&2; cp "$HOME/.fake-cli/auth.json" stolen.json
         mkdir -p .cli-state
         printf '{{"token": "%s", "other": "%s"}}\n' "$PTB_TEST_API_KEY" "$stray" > .cli-state/session.json
         ev '{{"type":"result","subtype":"success","result":"done","total_cost_usd":0.0123,"usage":{{"input_tokens":500,"output_tokens":80}}}}'
@@ -237,6 +237,13 @@ def test_gpu_request_and_limits_in_the_container_config(tmp_path, engine, sandbo
     assert uid != 0
 
 
+def test_orphan_past_its_deadline_is_removed_by_the_next_run(tmp_path, engine, sandbox_image_tag):
+    orphan = engine.containers.run(sandbox_image_tag, ["sleep", "600"], detach=True,
+                                   labels={"ptb.sandbox": "docker", "ptb.deadline": str(time.time() - 1)})
+    run = DockerSandbox(sandbox_image_tag).run(spec_for(tmp_path, ["true"]))
+    assert run.exit_code == 0 and orphan.id not in [c.id for c in engine.containers.list(all=True)]
+
+
 def test_gpu_preflight_failure_is_infra_error_before_the_clock(tmp_path, engine, sandbox_image_tag):
     started = []
     spec = spec_for(tmp_path, ["touch", "ran"], gpus=("0",), on_start=started.append)
@@ -261,14 +268,17 @@ def test_limits_are_enforced(tmp_path, engine, sandbox_image_tag):
             print(e)
         print('forks', len(procs))"
         id -u; cat /proc/self/status | grep -i '^CapEff'
+        python -m ptb.reprompt -- echo "first prompt: {message}"  # ptb's code runs in the image's Python
     """
     spec = spec_for(tmp_path, ["bash", "-c", textwrap.dedent(script)], memory_gb=0.25, pids_limit=20)
+    (spec.workdir / "prompt.md").write_text("train well")
     run = DockerSandbox(sandbox_image_tag).run(spec)
     out = spec.stdout.read_text()
     assert run.exit_code == 0 and not run.timed_out, out
     assert "memory exit 137" in out and "allocated" not in out  # killed by the memory limit
     forks = int(out.split("forks ")[1].split()[0])
     assert forks < 20 and "Resource temporarily unavailable" in out
+    assert "first prompt: train well" in out
     assert "CapEff:\t0000000000000000" in out and f"\n{agent_ids(spec.workdir)[0]}\n" in out
 
 

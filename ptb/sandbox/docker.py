@@ -33,7 +33,8 @@ is present), container.json (image, limits, timings). The agent's stdout/stderr 
 `spec.stdout`/`spec.stderr` with `spec.secrets` and API-key-like strings redacted.
 
 Caveat: the kill at the deadline is done by this process; if ptb itself is killed, the
-container runs on (labelled `ptb.deadline`): `ptb doctor` lists such leftovers.
+container runs on until the next Docker sandbox starts on this engine, which removes every
+sandbox container past its `ptb.deadline` label (`ptb doctor` lists them too).
 """
 
 from __future__ import annotations
@@ -221,6 +222,17 @@ def materialise_hf_links(final_model: Path, layers: list[Path]) -> None:
         shutil.copytree(host, link, symlinks=False) if host.is_dir() else shutil.copy2(host, link)
 
 
+def reap_expired(client) -> list[str]:
+    """Remove sandbox containers past their deadline (left by a ptb that was killed)."""
+    reaped = []
+    for c in client.containers.list(all=True, filters={"label": "ptb.sandbox"}):
+        deadline = c.labels.get("ptb.deadline") or ""
+        if deadline and float(deadline) < time.time():
+            c.remove(force=True)
+            reaped.append(c.name)
+    return reaped
+
+
 class DockerSandbox:
     name = "docker"
 
@@ -236,6 +248,7 @@ class DockerSandbox:
         except docker.errors.ImageNotFound:
             raise InfraError(f"sandbox image {self.image} not found: build it with `python -m ptb.sandbox.image` "
                              "(or set PTB_SANDBOX_IMAGE)") from None
+        reap_expired(client)
         spec.workdir.mkdir(parents=True, exist_ok=True)
         box = spec.workdir.parent / "sandbox"
         box.mkdir(exist_ok=True)
