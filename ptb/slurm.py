@@ -19,7 +19,8 @@ any other reason (a bug, the time limit, memory) is reported, not retried.
 
 Ctrl-C stops following; the jobs keep running (`ptb status`, `ptb cancel`). Cancelled
 jobs leave no process behind where the cluster tracks jobs by cgroup
-(`ProctrackType=proctrack/cgroup`), the setting every GPU cluster uses.
+(`ProctrackType=proctrack/cgroup`, the usual setting on GPU clusters); with
+proctrack/linuxproc, processes that left the job's process tree can survive.
 """
 
 from __future__ import annotations

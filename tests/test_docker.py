@@ -325,3 +325,23 @@ def test_doctor_reports_each_problem_with_its_fix(tmp_path, sandbox_image_tag, m
     failed = lines.index("FAIL keys codex@effort=low: set: none")
     assert "export one of CODEX_API_KEY, OPENAI_API_KEY" in lines[failed + 1]
     assert any(line.startswith("warn gpus: nvidia-smi not found") for line in lines)  # no GPU on this host
+
+
+def test_lock_pins_every_dependency_within_its_range():
+    """requirements.lock is the one environment: stale after a pyproject.toml change until
+    `bash docker/lock.sh` is run again."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = dict(line.split("==") for line in sandbox_image.LOCK.read_text().splitlines() if "==" in line)
+    lock = {canonicalize_name(name): version for name, version in lock.items()}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    for line in project["dependencies"] + extras["test"] + extras["slurm"]:
+        req = Requirement(line)
+        name = canonicalize_name(req.name)
+        assert name in lock, f"{req.name} is not in requirements.lock: run bash docker/lock.sh"
+        assert req.specifier.contains(lock[name], prereleases=True), f"{line} vs lock {lock[name]}: run docker/lock.sh"
+    assert lock["torch"] == "2.13.0"
