@@ -23,8 +23,12 @@ class EvalResult:
     metrics: dict = field(default_factory=dict)  # e.g. the judge's calls and failures
 
     def summary(self, **extra) -> dict:
-        samples = [{"index": r["index"], "score": r["score"]} for r in self.records if r["score"] is not None]
-        unscored = [r["index"] for r in self.records if r["score"] is None]
+        by_index: dict[int, list[float]] = {}  # several records per index when seeds were averaged
+        for r in self.records:
+            if r["score"] is not None:
+                by_index.setdefault(r["index"], []).append(r["score"])
+        samples = [{"index": i, "score": sum(v) / len(v)} for i, v in by_index.items()]
+        unscored = sorted({r["index"] for r in self.records if r["score"] is None})
         return {"benchmark": self.benchmark, "score": self.score, "stderr": self.stderr, "n": self.n,
                 **({"unscored": unscored} if unscored else {}), **self.metrics, **extra, "samples": samples}
 
@@ -90,8 +94,21 @@ def evaluate(model_dir: Path, benchmark_id: str, *, limit: int | None = None, en
         judge.from_env()  # no judge configured: fail now, not after generating
     samples = samples_for(bench, bench.load(bench.test_split), limit)
     max_tokens = max_tokens or bench.max_tokens[0]
+    seeds = [seed + k for k in range(bench.sampled_seeds if engines.generation_config(model_dir).do_sample else 1)]
     started = time.monotonic()
-    outputs = engines.generate(Path(model_dir), samples, engine=engine, max_tokens=max_tokens, seed=seed,
-                               shared_gpu=shared_gpu)
-    meta = {"engine": engines.pick(engine), "max_tokens": max_tokens, "seconds": round(time.monotonic() - started, 2)}
-    return score_outputs(bench, samples, outputs), meta
+    results = [score_outputs(bench, samples, engines.generate(Path(model_dir), samples, engine=engine,
+                                                              max_tokens=max_tokens, seed=s, shared_gpu=shared_gpu))
+               for s in seeds]
+    meta = {"engine": engines.pick(engine), "max_tokens": max_tokens, "seeds": seeds,
+            "seconds": round(time.monotonic() - started, 2)}
+    return (results[0] if len(results) == 1 else _average_seeds(results, seeds)), meta
+
+
+def _average_seeds(results: list[EvalResult], seeds: list[int]) -> EvalResult:
+    """Mean of the per-seed scores; its standard error from the per-seed ones (independent seeds)."""
+    k = len(results)
+    records = [r | {"seed": s} for res, s in zip(results, seeds) for r in res.records]
+    score = sum(r.score for r in results) / k
+    stderr = math.sqrt(sum(r.stderr**2 for r in results)) / k
+    metrics = {"seed_scores": [r.score for r in results]}
+    return EvalResult(results[0].benchmark, score, stderr, results[0].n, records, metrics)

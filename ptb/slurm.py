@@ -25,7 +25,9 @@ proctrack/linuxproc, processes that left the job's process tree can survive.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import io
 import json
 import math
 import os
@@ -126,6 +128,10 @@ def _slurm(*cmd: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
+def _one_line(stderr: str) -> str:
+    return "; ".join(line.strip() for line in stderr.splitlines() if line.strip())
+
+
 def job_states(job_ids: list[str], folder: Path) -> dict[str, JobState]:
     """The state of each job: from squeue (jobs the controller still holds), else sacct
     (clusters with accounting), else the job's own log (clusters without)."""
@@ -135,7 +141,7 @@ def job_states(job_ids: list[str], folder: Path) -> dict[str, JobState]:
         return states
     out = _slurm("squeue", "--me", "-h", "-r", "-t", "all", "-o", "%i|%T|%r")
     if out.returncode != 0:
-        raise SlurmError(f"squeue failed: {out.stderr.strip()}")
+        raise SlurmError(f"squeue failed (is SLURM_CONF right?): {_one_line(out.stderr)}")
     for line in out.stdout.splitlines():
         job_id, state, reason = line.strip().split("|", 2)
         if job_id in wanted:
@@ -236,10 +242,12 @@ def submit(cells: list[Cell], g: Grid, out_root: Path, *, force: bool = False) -
     executor = submitit.SlurmExecutor(folder=submitit_folder(exp), max_num_timeout=0)
     executor.update_parameters(**sbatch_options(g))
     try:
-        with executor.batch():
+        # submitit also prints sbatch's complaint to stderr: it goes into the one-line error instead.
+        with contextlib.redirect_stderr(io.StringIO()), executor.batch():
             jobs = [executor.submit(run_cell_job, cell, str(out_root), force) for cell in cells]
     except Exception as e:  # sbatch refused (bad partition, account, option): its own words
-        raise SlurmError(f"sbatch refused the jobs: {str(e).strip().splitlines()[-1]}") from None
+        words = [line.removeprefix("sbatch: error: ").strip() for line in str(e).strip().splitlines()]
+        raise SlurmError(f"sbatch refused the jobs: {'; '.join(w for w in words if w)}") from None
     with _record(exp) as record:
         for cell, job in zip(cells, jobs):
             record["cells"][cell.name] = cell.to_dict()
@@ -291,7 +299,7 @@ def cancel(exp_dir: Path, *, wait_s: float = 120) -> list[str]:
         return []
     out = _slurm("scancel", *active)
     if out.returncode != 0:
-        raise SlurmError(f"scancel {' '.join(active)} failed: {out.stderr.strip()}")
+        raise SlurmError(f"scancel {' '.join(active)} failed: {_one_line(out.stderr)}")
     deadline = time.monotonic() + wait_s
     while any(s.state in ACTIVE for s in job_states(active, submitit_folder(exp)).values()):
         if time.monotonic() > deadline:

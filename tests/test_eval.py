@@ -61,3 +61,24 @@ def test_score_recorded_outputs(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"index": 9, "output": "x"}\n')
     res = ptb("score", "arith", "--dataset", tmp_path / "rows.jsonl", "--responses", tmp_path / "bad.jsonl")
     assert res.returncode == 2 and "bad.jsonl:1" in res.stderr
+
+
+def test_sampling_models_are_averaged_over_seeds_greedy_ones_not(tmp_path, tiny_model):
+    import shutil
+
+    sampler = tmp_path / "sampler"
+    shutil.copytree(tiny_model, sampler)
+    cfg = json.loads((sampler / "generation_config.json").read_text())
+    (sampler / "generation_config.json").write_text(json.dumps(cfg | {"do_sample": True, "temperature": 1.5}))
+    for model, seeds in ((tiny_model, [3]), (sampler, [3, 4, 5, 6, 7])):
+        out, samples = tmp_path / f"{model.name}.json", tmp_path / f"{model.name}.jsonl"
+        res = ptb("eval", "--model", model, "--benchmark", "arith", "--limit", "4", "--engine", "transformers",
+                  "--seed", "3", "--json-output-file", out, "--samples-file", samples)
+        assert res.returncode == 0, res.stderr
+        m = json.loads(out.read_text())
+        assert m["seeds"] == seeds and m["n"] == 4 and len(m["samples"]) == 4
+        records = [json.loads(line) for line in samples.read_text().splitlines()]
+        assert len(records) == 4 * len(seeds)
+    outputs = {(r["seed"], r["index"]): r["output"] for r in records}
+    assert len({outputs[(s, 0)] for s in seeds}) > 1  # the seeds really sampled differently
+    assert m["seed_scores"] and m["score"] == sum(m["seed_scores"]) / 5

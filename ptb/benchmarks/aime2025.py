@@ -55,4 +55,5 @@ BENCHMARK = Benchmark(
     to_sample=to_sample,
     score=score,
     max_tokens=(16000, 12000, 8000),
+    sampled_seeds=5,
 )

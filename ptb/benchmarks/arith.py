@@ -64,4 +64,5 @@ BENCHMARK = Benchmark(
     score=score,
     max_tokens=(32, 24, 16),
     train_pairs=train_pairs,
+    sampled_seeds=5,
 )

@@ -53,6 +53,9 @@ class Benchmark:
     # (score, stderr) from the scored samples where the benchmark's rule is not their plain mean.
     aggregate: Callable[[list[Score]], tuple[float, float]] | None = None
     needs_judge: bool = False  # scored by the LLM judge: `ptb eval` checks it is configured before generating
+    # Seeds averaged when the model's generation_config samples (the reference's v1.2 rule:
+    # 5 for GPQA, AIME, GSM8K, HumanEval; 1 for judged benchmarks; always 1 when greedy).
+    sampled_seeds: int = 1
 
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")

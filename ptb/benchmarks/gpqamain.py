@@ -103,4 +103,5 @@ BENCHMARK = Benchmark(
     score=score,
     max_tokens=(16000, 12000, 8000),
     test_split="train",
+    sampled_seeds=5,
 )

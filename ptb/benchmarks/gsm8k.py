@@ -105,4 +105,5 @@ BENCHMARK = Benchmark(
     score=score,
     max_tokens=(4000, 3000, 2000),
     train_pairs=train_pairs,
+    sampled_seeds=5,
 )

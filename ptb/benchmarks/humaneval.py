@@ -178,4 +178,5 @@ BENCHMARK = Benchmark(
     to_sample=to_sample,
     score=score,
     max_tokens=(4000, 3000, 2000),
+    sampled_seeds=5,
 )
