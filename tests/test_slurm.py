@@ -29,10 +29,10 @@ def slurm_cluster() -> str:
     return conf
 
 
-def grid_file(tmp_path: Path, agent: str, seeds: list[int], experiment: str, **extra) -> Path:
+def grid_file(tmp_path: Path, agent: str, seeds: list[int], experiment: str, hours: float = 0.02, **extra) -> Path:
     p = tmp_path / f"{experiment}.yaml"
     lines = [f"experiment: {experiment}", f"agents: [{agent}]", "models: [tiny-qwen3]", "benchmarks: [arith]",
-             f"seeds: {seeds}", "hours: 0.02", "eval_limit: 10", "engine: transformers", "executor: slurm"]
+             f"seeds: {seeds}", f"hours: {hours}", "eval_limit: 10", "engine: transformers", "executor: slurm"]
     p.write_text("\n".join(lines + [f"{k}: {json.dumps(v)}" for k, v in extra.items()]) + "\n")
     return p
 
@@ -69,6 +69,8 @@ def test_demo_grid_same_leaderboard_as_local_executor(tmp_path, slurm_cluster, t
     for agent, row in local.items():
         assert row.keys() == slurm[agent].keys()
         for col, value in row.items():
+            if col.startswith("time_used"):  # how long the agents took: load, not results
+                continue
             try:
                 a, b = float(value), float(slurm[agent][col])
             except ValueError:
@@ -191,3 +193,34 @@ def test_a_job_lost_to_a_node_failure_is_retried_and_a_failing_agent_is_not(tmp_
     assert len(record["jobs"][cells[0].name]) == 2 and len(record["jobs"][cells[1].name]) == 1
     status = ptb("status", exp).stdout
     assert "1 done" in status and "1 failed" in status and "agent error" in status, status
+
+
+def test_a_cell_killed_by_the_slurm_time_limit_is_reported_and_left_unfinished(tmp_path, slurm_cluster, make_agent,
+                                                                               tiny_model):
+    marker = f"sleep 170.{time.time_ns() % 10**6}"  # within the agent's 3-minute budget, past Slurm's 1 minute
+    make_agent("overrun", f'{marker}; cp -r "$1" final_model')
+    experiment = f"overrun{time.time_ns() % 10**6}"
+    grid = grid_file(tmp_path, "overrun", [0], experiment, hours=0.05, slurm_extra=["--time=1"], infra_retries=1)
+    res = ptb("grid", grid, "--out", tmp_path / "out", timeout=300)
+    cell = CELL.format(agent="overrun", seed=0)
+    assert res.returncode == 1 and f"FAILED {cell}" in res.stdout and "Slurm time limit" in res.stdout, res.stdout
+    assert "retry" not in res.stdout  # a time limit is no infrastructure failure
+    assert survivors(marker) == [] and survivors(experiment) == []
+    exp = tmp_path / "out" / experiment
+    assert (exp / cell).is_dir() and not (exp / cell / "result.json").exists()  # unfinished, never looks finished
+    status = ptb("status", exp).stdout
+    assert "1 failed" in status and "Slurm time limit; `ptb grid` runs it again" in status, status
+
+
+
+def test_bad_slurm_parameters_are_one_line_errors(tmp_path, slurm_cluster):
+    grid = grid_file(tmp_path, "zero-shot", [0], "bad", slurm_extra=["-C h100"])
+    res = ptb("grid", grid, "--out", tmp_path / "out")
+    assert res.returncode == 2 and "slurm_extra: '-C h100' is not a long sbatch option" in res.stderr, res.stderr
+    assert not (tmp_path / "out/bad/.slurm").exists()  # nothing submitted
+    grid = grid_file(tmp_path, "zero-shot", [0], "bad", slurm_partition="nosuchpartition")
+    res = ptb("grid", grid, "--out", tmp_path / "out")
+    assert res.returncode == 1 and "sbatch refused the jobs" in res.stderr and "partition" in res.stderr.lower()
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    res = ptb("status", tmp_path / "nowhere")
+    assert res.returncode == 2 and "no such folder" in res.stderr

@@ -139,3 +139,19 @@ def test_vllm_engine_missing_is_a_clear_error(tiny_model):
     res = ptb("eval", "--model", tiny_model, "--benchmark", "arith", "--engine", "vllm", "--limit", "1")
     assert res.returncode == 1 and res.stderr.startswith("ptb eval: error: engine 'vllm': vllm is not installed")
     assert res.stderr.count("\n") == 1  # one line, no traceback
+
+
+def test_eval_vllm_on_a_real_benchmark_fixture(tmp_path, vllm_python, varied_model):
+    """AIME 2025 rows in the hub's schema (local fixture), its real prompt and scorer:
+    the vLLM path gives the transformers engine's greedy outputs."""
+    data = {"PTB_DATA_DIR": str(ROOT / "tests" / "fixtures" / "benchmarks")}
+    args = ["eval", "--model", varied_model, "--benchmark", "aime2025", "--limit", "2", "--max-tokens", "24"]
+    res = subprocess.run([vllm_python, "-m", "ptb", *args, "--engine", "vllm", "--samples-file", tmp_path / "v.jsonl"],
+                         capture_output=True, text=True, timeout=400, env={**os.environ, **VLLM_ENV, **data}, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    summary = json.loads(res.stdout)
+    assert summary["engine"] == "vllm" and summary["n"] == 2 and summary["benchmark"] == "aime2025"
+    res = ptb(*args, "--engine", "transformers", "--samples-file", tmp_path / "t.jsonl", env=data)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert _outputs(tmp_path / "v.jsonl") == _outputs(tmp_path / "t.jsonl")
+    assert "ANSWER" in json.loads((tmp_path / "v.jsonl").read_text().splitlines()[0])["messages"][-1]["content"]
