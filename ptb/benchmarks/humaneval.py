@@ -56,6 +56,7 @@ from dataclasses import dataclass
 
 from ptb.benchmarks.base import Benchmark, Sample, Score
 from ptb.benchmarks.data import load_rows
+from ptb.sandbox.local import runtime_binds
 
 HUB_ID = "openai/openai_humaneval"
 REVISION = "7dce6050a7d6d172f3cc5c32aa97f52fa1a2e544"
@@ -150,8 +151,8 @@ def run_program(code: str, entry_point: str, timeout_s: float = TIMEOUT_S) -> Ru
     if shutil.which("bwrap") is None:
         raise RuntimeError("humaneval needs bubblewrap to run tests in a sandbox: apt-get install bubblewrap")
     token = secrets.token_hex(16)
-    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--chdir", "/tmp",
-           "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
+    cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *runtime_binds(),
+           "--chdir", "/tmp", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
            "--", sys.executable, "-I", "-c", HARNESS]
     job = json.dumps({"program": code, "entry_point": entry_point, "token": token})
     try:

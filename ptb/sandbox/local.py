@@ -17,15 +17,26 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
+from ptb import paths
 from ptb.sandbox import InfraError, SandboxRun, SandboxSpec
+
+
+def runtime_binds() -> list[str]:
+    """Read-only binds of this Python environment and ptb's source, to repeat after a
+    `--tmpfs /tmp`: a checkout or a venv under /tmp (CI clones) must stay visible."""
+    keep = sorted({Path(p).resolve() for p in (sys.prefix, sys.base_prefix, paths.ROOT)})
+    return [arg for p in keep for arg in ("--ro-bind", str(p), str(p))]
 
 
 def bwrap_args(spec: SandboxSpec, started_fd: int) -> list[str]:
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     for path in spec.hidden:
         args += ["--tmpfs", str(path)]
+    args += runtime_binds()
     for path in spec.readonly:
         args += ["--ro-bind", str(path), str(path)]
     args += ["--bind", str(spec.workdir), str(spec.workdir), "--chdir", str(spec.workdir)]
