@@ -87,7 +87,7 @@ def cmd_cancel(a) -> int:
 
 
 def cmd_demo(a) -> int:
-    from ptb import grid, leaderboard, models, params
+    from ptb import grid, models, params
 
     started = time.monotonic()
     out = Path(a.out).resolve()
@@ -194,14 +194,12 @@ def cmd_score(a) -> int:
 def _read_jsonl(path: Path, flag: str) -> list[dict]:
     if not path.is_file():
         raise UsageError(f"{flag} {path}: no such file")
-    rows = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise UsageError(f"{path}:{n}: not JSON ({e.msg})") from None
-    return rows
+    from ptb.benchmarks.data import read_jsonl
+
+    try:
+        return read_jsonl(path)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 def parser() -> argparse.ArgumentParser:

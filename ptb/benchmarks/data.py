@@ -18,6 +18,18 @@ import os
 from pathlib import Path
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    """One dict per non-empty line; a malformed line is an error naming file and line."""
+    rows = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from None
+    return rows
+
+
 def local_copy(hub_id: str) -> Path | None:
     root = os.environ.get("PTB_DATA_DIR")
     if not root:
@@ -33,7 +45,7 @@ def load_rows(hub_id: str, split: str, *, revision: str | None, config: str | No
     if folder is not None:
         jsonl = folder / (config or "") / f"{split}.jsonl"
         if jsonl.is_file():
-            return [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
+            return read_jsonl(jsonl)
         return _from_datasets(str(folder), split, config=config, data_files=data_files, revision=None)
     return _from_datasets(hub_id, split, config=config, data_files=data_files, revision=revision)
 

@@ -106,14 +106,7 @@ def load_jsonl(repo_path: str) -> list[dict]:
         file = paths.cache_dir() / "data" / SOURCE_REPO / SOURCE_COMMIT / repo_path
         if not file.is_file():
             _download(f"https://raw.githubusercontent.com/{SOURCE_REPO}/{SOURCE_COMMIT}/{repo_path}", file)
-    rows = []
-    for n, line in enumerate(file.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{file}:{n}: not JSON ({e.msg})") from None
-    return rows
+    return data.read_jsonl(file)
 
 
 def _download(url: str, file: Path) -> None:
