@@ -22,3 +22,11 @@ def test_demo_trains_evaluates_and_ranks(tmp_path):
     html = (out / "leaderboard.html").read_text()
     assert "<svg" in html and "sft-baseline" in html and "cdn" not in html.lower()
     assert (out / "leaderboard.ipynb").is_file()
+
+    # The summary notebooks on the demo's own output.
+    from test_notebooks import execute, output_of
+
+    nb = execute("takeaways", tmp_path, dirs=[str(out)])
+    assert "sft-baseline" in output_of(nb, "analysis.summary_markdown")
+    nb = execute("explore_run", tmp_path, dirs=[str(out.parent)])
+    assert "__tiny-qwen3__arith__s0" in output_of(nb, "explore.summary(run)")
