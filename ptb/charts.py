@@ -135,6 +135,23 @@ def cost(board: Leaderboard):
     return alt.hconcat(*parts).properties(title="Cost and tokens")
 
 
+def cost_per_point(board: Leaderboard):
+    """Each agent's gain over the zero-shot row per dollar and per GPU-hour (per run), where known."""
+    parts = []
+    cols = board.table.columns
+    for col, title in (("pts_per_usd", "points gained per USD of API cost"),
+                       ("pts_per_gpu_h", "points gained per GPU-hour")):
+        df = board.table.dropna(subset=[col]) if col in cols else pd.DataFrame()
+        if not df.empty:
+            parts.append(alt.Chart(df).mark_bar().encode(
+                x=alt.X(f"{col}:Q", title=title), y=alt.Y("agent:N", sort="-x", title=None),
+                tooltip=["agent", alt.Tooltip("gain:Q", format=".1f", title="gain (points)"),
+                         alt.Tooltip(f"{col}:Q", format=",.2f")]).properties(width=300, height=26 * len(df)))
+    if not parts:
+        return _note("no cost per point: no API cost reported and no GPU time recorded")
+    return alt.hconcat(*parts).properties(title="Gain over zero-shot per dollar and per GPU-hour")
+
+
 def score_vs_time(board: Leaderboard):
     """Each cell: the score that counted against the hours the agent used."""
     df = board.cells.dropna(subset=["time_taken_s"]).assign(hours_used=lambda d: d.time_taken_s / 3600)
@@ -229,7 +246,8 @@ def show(chart_obj):
 
 
 ALL = {"Weighted average per agent": main, "Per benchmark": benchmarks, "Per agent: model x benchmark": models,
-       "Time used": time_used, "Cost and tokens": cost, "Score against time used": score_vs_time,
+       "Time used": time_used, "Cost and tokens": cost, "Gain per dollar and per GPU-hour": cost_per_point,
+       "Score against time used": score_vs_time,
        "Integrity": integrity, "evaluate.py scores per run": eval_curves}
 
 
@@ -259,3 +277,56 @@ Agents with unverified cells are marked in the chart: their integrity could not 
 <h2>Notes</h2><ul>{notes}</ul>
 </body></html>
 """
+
+
+# --- behaviour (ptb/behaviour.py): the profiles of agent runs ---------------------------
+
+def tool_mix(runs: pd.DataFrame):
+    """Per agent: the share of its tool calls of each kind."""
+    from ptb.behaviour import KINDS
+
+    df = runs.groupby("agent")[list(KINDS)].sum().reset_index().melt("agent", var_name="kind", value_name="calls")
+    if df.calls.sum() == 0:
+        return _note("no tool calls in these traces")
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("sum(calls):Q", stack="normalize", title="share of tool calls"), y=alt.Y("agent:N", title=None),
+        color=alt.Color("kind:N", sort=list(KINDS)), order="kind:N", tooltip=["agent", "kind", "calls"],
+    ).properties(width=480, height=26 * df.agent.nunique(), title="What the agents' tool calls do")
+
+
+def endings(runs: pd.DataFrame):
+    """Per agent: how its runs ended (finished early, finished, ran out of time, crashed)."""
+    if runs.empty:
+        return _note("no agent runs")
+    order = ["finished early", "finished", "ran out of time", "crashed", "infra error", "running"]
+    return alt.Chart(runs).mark_bar().encode(
+        x=alt.X("count():Q", title="runs"), y=alt.Y("agent:N", title=None),
+        color=alt.Color("ending:N", scale=alt.Scale(domain=order)), tooltip=["agent", "ending", "count()"],
+    ).properties(width=480, height=26 * runs.agent.nunique(), title="How the runs ended")
+
+
+def first_training(runs: pd.DataFrame):
+    """Per run: minutes from the agent's start to its first training run, and to its first evaluate.py call."""
+    df = runs.melt(["agent", "cell"], ["first_training_min", "first_eval_min"], var_name="event",
+                   value_name="minute").dropna(subset=["minute"])
+    if df.empty:
+        return _note("no training run or evaluate.py call with a time in these traces")
+    df["event"] = df.event.map({"first_training_min": "first training run", "first_eval_min": "first evaluate.py"})
+    return alt.Chart(df).mark_circle(size=70, opacity=0.7).encode(
+        x=alt.X("minute:Q", title="minutes from the agent's start"), y=alt.Y("agent:N", title=None),
+        color="event:N", tooltip=["cell", "event", "minute"],
+    ).properties(width=480, height=30 * df.agent.nunique(), title="When the agents first train and first evaluate")
+
+
+def learning_curves(board: Leaderboard):
+    """Every agent run's evaluate.py scores against the minutes since its start (its own learning curve)."""
+    frames = [analysis.eval_calls(p).assign(cell=c, agent=a)
+              for p, c, a in zip(board.cells.path, board.cells.cell, board.cells.agent)
+              if p and a not in BASELINE_AGENTS]
+    df = pd.concat([f for f in frames if not f.empty] or [pd.DataFrame()], ignore_index=True)
+    if df.empty or df.minute.isna().all():
+        return _note("no timed evaluate.py calls in these traces")
+    return alt.Chart(df.dropna(subset=["minute"])).mark_line(point=True, opacity=0.7).encode(
+        x=alt.X("minute:Q", title="minutes from the agent's start"), y=alt.Y("score:Q", title="evaluate.py score (%)"),
+        color="agent:N", detail="cell:N", tooltip=["cell", "call", "minute", "score", "n"],
+    ).properties(width=520, height=260, title="The agents' own learning curves (evaluate.py over time)")

@@ -1,6 +1,8 @@
 """The run explorer behind notebooks/explore_run.ipynb: pick an experiment, then a cell,
-and see its transcript (scrollable, searchable), timeline, evaluate.py calls and scores,
-the files the agent wrote, the integrity evidence and the per-sample results."""
+and see its behaviour profile, transcript (scrollable, searchable, each event a link
+target), timeline, evaluate.py calls and scores, the files the agent wrote, the integrity
+evidence with the run's near misses (each linked into the transcript) and the per-sample
+results."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ptb import analysis, charts, leaderboard
+from ptb import analysis, behaviour, charts, leaderboard
 
 MAX_TRANSCRIPT_CHARS = 400_000  # the tail of longer traces: a browser tab stays responsive
 
@@ -36,12 +38,26 @@ def summary(cell_dir: str | Path) -> pd.DataFrame:
                          for k, v in record.items() if k != "packages"])
 
 
-def transcript(cell_dir: str | Path, search: str = ""):
+def event_anchor(cell_dir: str | Path, event: int) -> str:
+    """The HTML id of an event's heading in a cell's transcript (unique across cells)."""
+    return "ptb-" + re.sub(r"[^\w-]", "-", Path(cell_dir).name) + f"-event-{event}"
+
+
+def _anchored(cell_dir: str | Path, escaped: str) -> str:
+    """transcript.md's event headings ('### 12. tool_call ...') as link targets."""
+    return re.sub(r"^### (\d+)\.", lambda m: f'<a id="{event_anchor(cell_dir, int(m.group(1)))}"></a>### {m.group(1)}.',
+                  escaped, flags=re.MULTILINE)
+
+
+def transcript(cell_dir: str | Path, search: str = "", around: int | None = None):
     """The agent's trace (the readable transcript.md where the trace was parsed, else the raw
-    stdout; then stderr) in a scrollable box; with SEARCH, only the matching lines (numbered,
-    matches highlighted)."""
+    stdout; then stderr) in a scrollable box, each event's heading a link target; with SEARCH,
+    only the matching lines (numbered, matches highlighted); with AROUND, the events around
+    that one (it highlighted)."""
     from IPython.display import HTML
 
+    if around is not None:
+        return HTML(_events_around(cell_dir, around))
     agent = analysis.cell_paths(cell_dir).agent
     parts = []
     for name in ("transcript.md" if (agent / "transcript.md").is_file() else "stdout.log", "stderr.log"):
@@ -58,10 +74,52 @@ def transcript(cell_dir: str | Path, search: str = ""):
                              for i, line in hits)
             head = f"{name}: {len(hits)} line(s) with '{html.escape(search)}' of {len(lines)}"
         else:
-            body, head = html.escape(text), f"{name}: {len(lines)} line(s)"
+            body, head = _anchored(cell_dir, html.escape(text)), f"{name}: {len(lines)} line(s)"
         parts.append(f"<b>{head}</b><pre style='max-height:420px;overflow:auto;border:1px solid #ddd;"
                      f"padding:6px;white-space:pre-wrap'>{body}</pre>")
     return HTML("".join(parts))
+
+
+def behaviour_table(cell_dir: str | Path) -> pd.DataFrame:
+    """The run's behaviour profile (ptb/behaviour.py), one measure per row."""
+    return pd.DataFrame([{"measure": k, "value": v if isinstance(v, str) else json.dumps(v, default=str)}
+                         for k, v in behaviour.profile(cell_dir).items()])
+
+
+AROUND_BEFORE, AROUND_AFTER = 3, 8  # events shown around a near miss
+
+
+def _events_around(cell_dir: str | Path, event: int) -> str:
+    events = behaviour.events_of(cell_dir)
+    window = [e for e in events if event - AROUND_BEFORE <= e["i"] <= event + AROUND_AFTER]
+    if not window:
+        return f"<b>event {event}: not in this cell's trace ({len(events)} events)</b>"
+    parts = []
+    for e in window:
+        style = "background:#fff3bf;" if e["i"] == event else ""
+        head = f"{e['i']}. {e['type']}" + (f" {e['tool']}" if e["tool"] else "") + (f" ({e['role']})" if e["role"] else "")
+        parts.append(f'<div style="{style}padding:2px 4px"><b>{html.escape(head)}</b>'
+                     f'<pre style="white-space:pre-wrap;margin:2px 0">{html.escape(e["text"][:4000])}</pre></div>')
+    return (f"<b>events {window[0]['i']}-{window[-1]['i']} of {len(events)} around event {event}</b>"
+            f"<div style='max-height:420px;overflow:auto;border:1px solid #ddd'>{''.join(parts)}</div>")
+
+
+def near_misses(cell_dir: str | Path):
+    """The run's near misses as a table whose event numbers link into its transcript."""
+    from IPython.display import HTML
+
+    nm = behaviour.near_misses(cell_dir)
+    if nm.empty:
+        return HTML("<i>No mention of a forbidden resource in this trace.</i>")
+    def cell(col: str, v) -> str:
+        if col in ("event", "action_event") and pd.notna(v) and v != "":
+            return f'<a href="#{event_anchor(cell_dir, int(v))}">{int(v)}</a>'
+        return html.escape("" if pd.isna(v) else str(v))
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in nm.columns)
+    body = "".join("<tr>" + "".join(f"<td>{cell(c, v)}</td>" for c, v in zip(nm.columns, row)) + "</tr>"
+                   for row in nm.itertuples(index=False))
+    return HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
 class Explorer:
@@ -81,14 +139,16 @@ class Explorer:
                                layout=w.Layout(width="95%"))
         self.search = w.Text(description="search", placeholder="text to find in the transcript",
                              continuous_update=False)
+        self.goto = w.Dropdown(description="near miss", options=[], layout=w.Layout(width="95%"))
         self.outputs = {t: w.Output() for t in self.TABS}
-        tabs = w.Tab(children=list(self.outputs.values()))
+        self.tabs = w.Tab(children=list(self.outputs.values()))
         for i, t in enumerate(self.TABS):
-            tabs.set_title(i, t)
-        self.widget = w.VBox([self.experiment, self.cell, self.search, tabs])
+            self.tabs.set_title(i, t)
+        self.widget = w.VBox([self.experiment, self.cell, self.search, self.goto, self.tabs])
         self.experiment.observe(self._on_experiment, names="value")
         self.cell.observe(lambda _: self.render(), names="value")
         self.search.observe(lambda _: self._render_transcript(), names="value")
+        self.goto.observe(lambda change: change["new"] is not None and self.show_event(change["new"]), names="value")
         self.render()
 
     @staticmethod
@@ -107,25 +167,35 @@ class Explorer:
     def _on_experiment(self, _) -> None:
         self.cell.options = [c.name for c in self.cells[self.experiment.value]]
 
-    def _render_transcript(self) -> None:
+    def _render_transcript(self, around: int | None = None) -> None:
         from IPython.display import display
 
         out = self.outputs["Transcript"]
         out.clear_output()
         with out:
-            display(transcript(self.cell_dir, self.search.value))
+            display(transcript(self.cell_dir, self.search.value, around))
+
+    def show_event(self, event: int) -> None:
+        """Open the Transcript tab at an event (the near-miss picker calls this)."""
+        self.tabs.selected_index = self.TABS.index("Transcript")
+        self._render_transcript(around=event)
 
     def render(self) -> None:
         """Fill every tab for the chosen cell."""
         from IPython.display import display
 
         run = self.cell_dir
+        nm = behaviour.near_misses(run)
+        self.goto.options = [(f"event {r.event}: {r.category} ({r.outcome})", int(r.event)) for r in nm.itertuples()]
+        self.goto.value = None
         views = {
-            "Summary": lambda: [summary(run)],
+            "Summary": lambda: [summary(run), _caption("Behaviour"), behaviour_table(run)],
             "Timeline": lambda: [charts.show(charts.timeline(run)), analysis.timeline(run)],
             "evaluate.py": lambda: [charts.show(charts.eval_curve(run)), analysis.eval_calls(run)],
             "Files": lambda: [analysis.files_written(run)],
-            "Integrity": lambda: [analysis.integrity_evidence(run)],
+            "Integrity": lambda: [analysis.integrity_evidence(run), _caption("Near misses: mentions of a forbidden "
+                                  "resource and what the agent did next (pick one above to open the transcript there)"),
+                                  near_misses(run)],
             "Samples": lambda: [_caption("worst first"), analysis.samples(run, worst_first=True),
                                 _caption("best first"), analysis.samples(run, worst_first=False)],
         }

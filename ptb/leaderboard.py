@@ -92,7 +92,8 @@ BASELINE_AGENTS = ("zero-shot", "few-shot", "instruct")
 
 @dataclass
 class Leaderboard:
-    table: pd.DataFrame  # one row per agent: agent, avg, avg_std, n_runs, <benchmarks>, counts, time, cost
+    table: pd.DataFrame  # one row per agent: agent, avg, avg_std, n_runs, <benchmarks>, counts, time, cost,
+    # gain over zero-shot and its cost per point
     weights: dict[str, float]
     notes: list[str] = field(default_factory=list)
     cells: pd.DataFrame | None = None  # one row per cell, with the value that counted
@@ -218,7 +219,8 @@ def _cell_row(r: dict, value: float, source: str) -> dict:
             "verdict": r["integrity"]["verdict"], "findings": ", ".join(findings_of(r["integrity"])),
             "unverified_checks": ", ".join(unverified_of(r["integrity"])),
             "score": r.get("score"), "value": 100 * value, "source": source,
-            "time_taken_s": r.get("time_taken_s"), "hours": r.get("hours"), "cost_usd": cost_of(r),
+            "time_taken_s": r.get("time_taken_s"), "hours": r.get("hours"), "n_gpus": len(r.get("gpus") or []),
+            "cost_usd": cost_of(r),
             "tokens": tokens_of(r), "path": r.get("_path")}
 
 
@@ -234,14 +236,11 @@ def build(dirs: list[str | Path], weights: str = "v1", reference: bool = False) 
         flagged = r["integrity"]["verdict"] == "flagged"
         value, source = r.get("score"), "score"
         if flagged or value is None:
-            key = (r["model"], r["benchmark"])
-            if key in zs:
-                value, source = zs[key], "zero-shot cells"
-            elif r["benchmark"] in PUBLISHED_BASE.get(r["model"], {}):
-                value, source = PUBLISHED_BASE[r["model"]][r["benchmark"]], "published zero-shot"
-            else:
-                value, source = 0.0, "no zero-shot score: 0"
-                notes.append(f"{r['cell']}: no zero-shot score for {key} to substitute; counted as 0")
+            value, source = zero_shot_value(r["model"], r["benchmark"], zs)
+            if value is None:
+                value = 0.0
+                notes.append(f"{r['cell']}: no zero-shot score for {(r['model'], r['benchmark'])} to substitute; "
+                             "counted as 0")
         cells.append(_cell_row(r, value, source))
     cells_df = pd.DataFrame(cells)
     benchmarks = sorted(cells_df.benchmark.unique(),
@@ -266,7 +265,7 @@ def build(dirs: list[str | Path], weights: str = "v1", reference: bool = False) 
         for b in benchmarks:
             vals = [pb[b] for pb in runs if b in pb]
             row[b] = statistics.mean(vals) if vals else math.nan
-        rows.append(row | _agent_extras(agent, group))
+        rows.append(row | _agent_extras(agent, group) | _cost_per_point(row["avg"], group, zs, w))
     table = pd.DataFrame(rows).sort_values("avg", ascending=False, na_position="last").reset_index(drop=True)
     if reference:
         table = pd.concat([table, published_rows(benchmarks, w)], ignore_index=True)
@@ -275,6 +274,32 @@ def build(dirs: list[str | Path], weights: str = "v1", reference: bool = False) 
     if (table.n_unverified > 0).any():
         notes.append("n_unverified > 0: cells whose integrity could not be checked (not shown as clean)")
     return Leaderboard(table, w, notes, cells_df, weights)
+
+
+def zero_shot_value(model: str, benchmark: str, zs: dict[tuple[str, str], float]) -> tuple[float | None, str]:
+    """What a flagged or score-less cell counts as: this experiment's zero-shot cells, else published."""
+    if (model, benchmark) in zs:
+        return zs[(model, benchmark)], "zero-shot cells"
+    if benchmark in PUBLISHED_BASE.get(model, {}):
+        return PUBLISHED_BASE[model][benchmark], "published zero-shot"
+    return None, "no zero-shot score: 0"
+
+
+def _cost_per_point(avg: float, group: pd.DataFrame, zs: dict[tuple[str, str], float], w: dict[str, float]) -> dict:
+    """The agent's gain over the zero-shot row (the same weighting over its own (model,
+    benchmark) cells) per dollar of API cost and per GPU-hour of the agent's time, both per
+    run; NaN where the cost is unknown or no GPU was used."""
+    if group.agent.iloc[0] in BASELINE_AGENTS:
+        return {}
+    pairs = group[["model", "benchmark"]].drop_duplicates()
+    zero = pairs.assign(value=[zero_shot_value(m, b, zs)[0] for m, b in zip(pairs.model, pairs.benchmark)])
+    gain = avg - 100 * _weighted(zero.dropna().groupby("benchmark").value.mean(), w)
+    seeds = group.seed.nunique()
+    cost = group.cost_usd.sum() / seeds if group.cost_usd.notna().any() else math.nan
+    gpu_h = (group.time_taken_s.fillna(0) * group.n_gpus).sum() / 3600 / seeds
+    return {"gain": gain, "gpu_h": gpu_h if gpu_h > 0 else math.nan,
+            "pts_per_usd": gain / cost if cost > 0 else math.nan,
+            "pts_per_gpu_h": gain / gpu_h if gpu_h > 0 else math.nan}
 
 
 def _weighted(per_bench: pd.Series | dict, w: dict[str, float]) -> float:

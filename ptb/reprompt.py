@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 SEPARATOR = "---"
+MARKER = "[ptb.reprompt] re-prompt"  # a plain line in the agent's stdout before each follow-up (counted in the trace)
 
 
 def seconds_left(folder: Path) -> int:
@@ -34,7 +35,10 @@ def fill(template: list[str], message: str) -> list[str]:
 
 def run(first: list[str], again: list[str], minutes: float, text: str, folder: Path) -> int:
     code = subprocess.call(fill(first, (folder / "prompt.md").read_text()), cwd=folder)
-    while minutes > 0 and again and seconds_left(folder) > minutes * 60:
+    count = 0
+    while minutes > 0 and again and (left := seconds_left(folder)) > minutes * 60:
+        count += 1
+        print(f"{MARKER} {count}: {left} s left", flush=True)
         code = subprocess.call(fill(again, text), cwd=folder)
     return code
 

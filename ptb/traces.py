@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -42,6 +43,47 @@ class Redactor:
         if self._exact is not None:
             text = self._exact.sub(REDACTED, text)
         return KEY_LIKE.sub(REDACTED, text)
+
+
+def times_path(log: Path) -> Path:
+    return log.with_suffix(".times")
+
+
+class LineLog:
+    """An agent's output stream saved as it arrives: redacted, and with the time each line
+    arrived in a sidecar (`stdout.times` beside `stdout.log`, one epoch time per line), so
+    every trace format has a clock, also those whose events carry no time stamp."""
+
+    FLUSH_CHARS = 1 << 20  # a longer line without newline is written out in parts
+
+    def __init__(self, path: Path, redact: Redactor):
+        self._out = open(path, "a", encoding="utf-8")
+        self._times = open(times_path(path), "a")
+        self._redact, self._pending = redact, ""
+
+    def write(self, chunk: str) -> None:
+        self._pending += chunk
+        lines, sep, self._pending = self._pending.rpartition("\n")
+        if sep:
+            self._emit(lines + "\n")
+        elif len(self._pending) > self.FLUSH_CHARS:
+            self._out.write(self._redact(self._pending[:-4096]))  # keep a tail: a key may span the cut
+            self._pending = self._pending[-4096:]
+            self._out.flush()
+
+    def _emit(self, text: str) -> None:
+        text = self._redact(text)
+        self._out.write(text)
+        self._times.write(f"{time.time():.2f}\n" * text.count("\n"))
+        self._out.flush()
+        self._times.flush()
+
+    def close(self) -> None:
+        if self._pending:
+            self._emit(self._pending + "\n")
+            self._pending = ""
+        self._out.close()
+        self._times.close()
 
 
 def _event(kind: str, text: str = "", role: str | None = None, t: float | None = None, tool: str | None = None,
@@ -163,11 +205,12 @@ PARSERS = {"claude-stream-json": _claude, "codex-json": _codex, "gemini-stream-j
            "opencode-json": _opencode}
 
 
-def normalise(fmt: str, lines: Iterable[str]) -> list[dict]:
-    """Events from an agent's raw stdout lines; lines that are not JSON events become text."""
+def normalise(fmt: str, lines: Iterable[str], times: list[float] | None = None) -> list[dict]:
+    """Events from an agent's raw stdout lines; lines that are not JSON events become text.
+    An event without a time stamp of its own gets its line's arrival time from `times`."""
     parse = PARSERS.get(fmt)
     events = []
-    for line in lines:
+    for n, line in enumerate(lines):
         line = line.rstrip("\n")
         if not line.strip():
             continue
@@ -175,11 +218,19 @@ def normalise(fmt: str, lines: Iterable[str]) -> list[dict]:
             raw = json.loads(line) if parse else None
         except json.JSONDecodeError:
             raw = None
-        if isinstance(raw, dict):
-            events.extend(parse(raw))
-        else:
-            events.append(_event("text", line))
+        new = list(parse(raw)) if isinstance(raw, dict) else [_event("text", line)]
+        if times is not None and n < len(times):
+            for e in new:
+                e["t"] = e["t"] if e["t"] is not None else times[n]
+        events.extend(new)
     return [{"i": i, **e} for i, e in enumerate(events)]
+
+
+def read_times(log: Path) -> list[float] | None:
+    path = times_path(log)
+    if not path.is_file():
+        return None
+    return [float(v) for v in path.read_text().split()]
 
 
 def summary(fmt: str, events: list[dict]) -> dict:
@@ -241,7 +292,7 @@ def write(fmt: str, stdout: Path, agent_dir: Path, secrets: Iterable[str] = ()) 
             if redact(raw) != raw:
                 log.write_text(redact(raw))
     text = stdout.read_text(errors="replace") if stdout.is_file() else ""
-    events = normalise(fmt, text.splitlines())
+    events = normalise(fmt, text.split("\n"), read_times(stdout))  # split on \n only: the sidecar counts \n
     with open(agent_dir / "trace.jsonl", "w") as f:
         for e in events:
             f.write(json.dumps(e, ensure_ascii=False) + "\n")

@@ -41,7 +41,7 @@ def test_notebooks_on_a_full_results_tree(tree, tmp_path):
                  reference=True)
     assert (tmp_path / "board" / "leaderboard.csv").is_file() and (tmp_path / "board" / "leaderboard.html").is_file()
     shows = [c for c in nb.cells if c.cell_type == "code" and "charts.show(" in c.source]
-    assert len(shows) == 8
+    assert len(shows) == 9
     for c in shows:
         assert "<svg" in c.outputs[0]["data"]["image/svg+xml"], c.source
     assert "published: instruct" in output_of(nb, "board = leaderboard.build")
@@ -54,6 +54,12 @@ def test_notebooks_on_a_full_results_tree(tree, tmp_path):
         assert line in text
     assert "GRPO" in output_of(nb, "analysis.methods(board)")
     assert "contamination" in output_of(nb, "analysis.flags(board)")
+    assert all(a in output_of(nb, "per_agent = behaviour.per_agent") for a in ("claude-code", "codex", "gemini-cli"))
+    budget = analysis_of_budget(tree)
+    assert f"gemini-cli uses the most of its budget ({budget['gemini-cli']:.0f}% on average), codex the least " \
+           f"({budget['codex']:.0f}%)" in output_of(nb, "behaviour.differences(per_agent)")
+    for chart in ("tool_mix", "first_training", "endings", "learning_curves"):
+        assert "<svg" in output_of(nb, f"charts.{chart}("), chart
 
     nb = execute("explore_run", tmp_path, dirs=[str(tree.parent)], cell=CELL, search="evaluate")
     assert "model_id" in output_of(nb, "explore.Explorer")  # the pickers and tabs, as a widget
@@ -97,8 +103,20 @@ def test_notebooks_on_a_real_run(tmp_path, make_agent, tiny_model):
     assert [int(x) for x in _column(nb, "analysis.eval_calls(run)", "n")] == [4, 6]  # its two evaluate.py calls
     assert "train.py" in output_of(nb, "analysis.files_written(run)")
     assert "verdict" in output_of(nb, "analysis.integrity_evidence(run)")
+    assert "No mention of a forbidden resource" in output_of(nb, "explore.near_misses(run)")
+    profile = output_of(nb, "explore.behaviour_table(run)")
+    assert "eval_calls" in profile and "finished early" in profile
     worst = output_of(nb, "analysis.samples(run, worst_first=True)")
     assert "<table" in worst and worst.count("<tr>") == 10  # the 10 evaluated samples (the header row has a style)
+
+
+def analysis_of_budget(tree) -> dict[str, float]:
+    """Mean share of the budget each agent used, in percent, straight from the result files."""
+    shares: dict[str, list[float]] = {}
+    for p in tree.glob("*/result.json"):
+        r = json.loads(p.read_text())
+        shares.setdefault(r["agent"], []).append(r["time_taken_s"] / (3600 * r["hours"]))
+    return {a: 100 * sum(v) / len(v) for a, v in shares.items()}
 
 
 def _column(nb, source: str, column: str) -> list[str]:
