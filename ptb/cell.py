@@ -146,7 +146,7 @@ def run_agent(run: CellRun) -> AgentOutcome:
         outcome = AgentOutcome(None, False, 0.0, infra_error=str(e))
     else:
         credentials.remove(tokens)
-        summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent, spec.secrets)
+        summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent)
         traces.scrub(run.paths.task, spec.secrets)  # the CLIs' own session logs live in the task folder
         outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2), cost_usd=summary["cost_usd"])
     params.write_json_atomic(run.paths.agent / "agent.json", asdict(outcome))

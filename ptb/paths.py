@@ -6,7 +6,7 @@
             run_cell.ipynb                 the executed notebook
             task/                          the agent's working folder (all it may write)
                 prompt.md  evaluate.py  timer.sh  final_model/
-            agent/stdout.log stderr.log agent.json
+            agent/stdout.log stdout.times stderr.log agent.json trace.jsonl transcript.md
             eval/metrics.json samples.jsonl eval.log
             given_files.json               hashes of the files ptb gave the agent (tampering check)
             integrity.json

@@ -1,7 +1,8 @@
 """Agents' traces: redaction of secrets, and one event format for every CLI's output.
 
-Redaction happens on the way in: the sandbox writes the agent's stdout/stderr through a
-`Redactor`, so no saved file ever holds a granted key or anything shaped like an API key.
+Redaction happens on the way in: both sandboxes write the agent's stdout/stderr through a
+`LineLog` (a `Redactor`, and each line's arrival time in `stdout.times`), so no saved log
+ever holds a granted key or anything shaped like an API key, and every format has a clock.
 
 `normalise(fmt, stdout)` turns an agent's raw output into events, one JSON object per
 line in `trace.jsonl`:
@@ -279,18 +280,9 @@ def scrub(folder: Path, secrets: Iterable[str]) -> int:
     return changed
 
 
-def write(fmt: str, stdout: Path, agent_dir: Path, secrets: Iterable[str] = ()) -> dict:
-    """trace.jsonl, transcript.md and trace_summary.json in agent_dir from the agent's stdout.
-
-    The Docker sandbox redacts on the way in; the local one writes raw output, so both logs
-    are redacted in place here too (a no-op for already redacted logs).
-    """
-    redact = Redactor(secrets)
-    for log in (stdout, stdout.with_name("stderr.log")):
-        if log.is_file():
-            raw = log.read_text(errors="replace")
-            if redact(raw) != raw:
-                log.write_text(redact(raw))
+def write(fmt: str, stdout: Path, agent_dir: Path) -> dict:
+    """trace.jsonl, transcript.md and trace_summary.json in agent_dir from the agent's stdout
+    (already redacted: both sandboxes write it through a `LineLog`)."""
     text = stdout.read_text(errors="replace") if stdout.is_file() else ""
     events = normalise(fmt, text.split("\n"), read_times(stdout))  # split on \n only: the sidecar counts \n
     with open(agent_dir / "trace.jsonl", "w") as f:

@@ -46,6 +46,23 @@ def test_line_log_stamps_each_line_and_redacts(tmp_path):
     assert len(traces.read_times(log)) == 3
 
 
+def test_local_sandbox_stamps_lines_as_they_arrive(tmp_path):
+    """Through real bubblewrap: a claude-format agent whose second event comes 1.5 s after its first."""
+    from ptb.sandbox import SandboxSpec
+    from ptb.sandbox.local import LocalSandbox
+
+    task = tmp_path / "exp" / "cell" / "task"
+    task.mkdir(parents=True)
+    say = '{"type":"assistant","message":{"content":[{"type":"text","text":"step %s"}]}}'
+    script = f"echo '{say % 1}'; sleep 1.5; echo '{say % 2}'; printf 'no newline at the end'"
+    out = tmp_path / "exp" / "cell" / "stdout.log"
+    LocalSandbox().run(SandboxSpec(command=["bash", "-c", script], workdir=task, env={"PATH": "/usr/bin:/bin"},
+                                   budget_s=30, network=False, stdout=out, stderr=out.with_name("stderr.log")))
+    events = traces.normalise("claude-stream-json", out.read_text().split("\n"), traces.read_times(out))
+    assert [e["text"] for e in events] == ["step 1", "step 2", "no newline at the end"]
+    assert 1.4 <= events[1]["t"] - events[0]["t"] < 5
+
+
 def test_endings_and_reprompt_count(tmp_path):
     timeout = write_session(tmp_path / "e" / "a", "claude-stream-json", SESSION[:3], used_min=600, status="timeout",
                             exit_code=None)
