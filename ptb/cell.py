@@ -47,7 +47,7 @@ class AgentOutcome:
     timed_out: bool
     time_taken_s: float
     infra_error: str | None = None
-    cost_usd: float | None = None  # as the agent's trace reports it
+    cost_usd: float | None = None  # as the agent's trace reports it, else its tokens at the agent's prices
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,8 @@ def run_agent(run: CellRun) -> AgentOutcome:
         credentials.remove(tokens)
         summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent)
         traces.scrub(run.paths.task, spec.secrets)  # the CLIs' own session logs live in the task folder
-        outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2), cost_usd=summary["cost_usd"])
+        cost = summary["cost_usd"] if summary["cost_usd"] is not None else traces.priced(summary, run.agent.vars)
+        outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2), cost_usd=cost)
     params.write_json_atomic(run.paths.agent / "agent.json", asdict(outcome))
     return outcome
 

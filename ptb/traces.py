@@ -247,6 +247,18 @@ def summary(fmt: str, events: list[dict]) -> dict:
             "input_tokens": total("input_tokens"), "output_tokens": total("output_tokens"), "cost_usd": total("cost_usd")}
 
 
+PRICES = ("usd_per_mtok_in", "usd_per_mtok_out")  # agent variables: USD per million input / output tokens
+
+
+def priced(totals: dict, prices: dict[str, str]) -> float | None:
+    """The cost of a run's tokens at the agent's prices, for scaffolds that report tokens but
+    no cost; None where a price or both token counts are unknown."""
+    if not all(prices.get(k) for k in PRICES) or (totals["input_tokens"], totals["output_tokens"]) == (None, None):
+        return None
+    p_in, p_out = (float(prices[k]) for k in PRICES)
+    return ((totals["input_tokens"] or 0) * p_in + (totals["output_tokens"] or 0) * p_out) / 1e6
+
+
 def transcript(events: list[dict]) -> str:
     out = []
     for e in events:

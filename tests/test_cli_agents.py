@@ -63,3 +63,15 @@ def test_variant_reprompts_until_few_minutes_remain(tmp_path, name, continue_fla
     assert len(calls) == 3  # the prompt, then two re-prompts; 200 s left < 5 min: stop
     assert all("other-model" in c for c in calls)
     assert continue_flag not in calls[0] and all(continue_flag in c for c in calls[1:])
+
+
+def test_token_prices_give_a_cost_where_the_cli_reports_none(tmp_path):
+    spec = "codex@usd_per_mtok_in=2,usd_per_mtok_out=10"
+    _, stdout = run_definition(tmp_path, spec, [3600])
+    agent = params.load_agent(spec)
+    totals = traces.summary(agent.trace, traces.normalise(agent.trace, stdout.splitlines()))
+    assert totals["cost_usd"] is None  # codex reports 3 input and 2 output tokens, no cost
+    assert traces.priced(totals, agent.vars) == pytest.approx((3 * 2 + 2 * 10) / 1e6)
+    assert traces.priced(totals, params.load_agent("codex").vars) is None  # no prices: unknown, not 0
+    with pytest.raises(params.ParamError, match="'cheap' is not a price"):
+        params.load_agent("codex@usd_per_mtok_in=cheap")
