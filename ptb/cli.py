@@ -63,17 +63,28 @@ def cmd_grid(a) -> int:
 
 
 def cmd_status(a) -> int:
-    from ptb import slurm
+    from ptb import live
 
     if not Path(a.experiment).is_dir():
         raise UsageError(f"{a.experiment}: no such folder")
-    rows = slurm.cell_statuses(Path(a.experiment))
-    width = max([len(r.cell) for r in rows] + [4])
-    for r in rows:
-        print(f"{r.cell:<{width}}  {r.state:<8} {r.job_id or '-':<10} {r.detail}")
-    counts = {s: sum(r.state == s for r in rows) for s in ("queued", "running", "done", "failed", "not run")}
-    print(f"{len(rows)} cells: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    return 0
+    if a.interval <= 0:
+        raise UsageError(f"--interval must be > 0 seconds, got {a.interval}")
+    watch, tty = live.Watch(a.experiment), sys.stdout.isatty()
+    try:
+        while True:
+            rows = watch.snapshot()
+            if a.watch:
+                print("\033[H\033[2J" if tty else "", end="")  # redraw in place on a terminal; in a log, one block each
+                print(f"{a.experiment} at {time.strftime('%H:%M:%S')} (every {a.interval:g} s, Ctrl-C stops)")
+            print(live.to_text(rows), flush=True)
+            if not a.watch:
+                return 0
+            if watch.settled:
+                print("every cell is finished")
+                return 0
+            time.sleep(a.interval)
+    except KeyboardInterrupt:
+        return 0
 
 
 def cmd_cancel(a) -> int:
@@ -241,8 +252,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--detach", action="store_true", help="slurm: submit and return without following the jobs")
     g.set_defaults(fn=cmd_grid)
 
-    st = sub.add_parser("status", help="queued, running, done and failed cells of an experiment (Slurm)")
+    st = sub.add_parser("status", help="each cell of an experiment: state, time left, GPU, last action, scores")
     st.add_argument("experiment", help="the experiment folder (OUT/EXPERIMENT)")
+    st.add_argument("--watch", action="store_true", help="redraw until every cell is finished (or Ctrl-C)")
+    st.add_argument("--interval", type=float, default=10.0, help="seconds between redraws with --watch (default 10)")
     st.set_defaults(fn=cmd_status)
 
     ca = sub.add_parser("cancel", help="cancel an experiment's queued and running Slurm jobs")

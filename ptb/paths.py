@@ -7,6 +7,7 @@
             task/                          the agent's working folder (all it may write)
                 prompt.md  evaluate.py  timer.sh  final_model/
             agent/stdout.log stdout.times stderr.log agent.json trace.jsonl transcript.md
+            sandbox/monitor.jsonl          resource samples while the agent runs (ptb/sandbox/monitor.py)
             eval/metrics.json samples.jsonl eval.log
             given_files.json               hashes of the files ptb gave the agent (tampering check)
             integrity.json

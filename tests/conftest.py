@@ -44,10 +44,10 @@ def make_agent(tmp_path, monkeypatch):
     agents_dir.mkdir()
     monkeypatch.setenv("PTB_AGENT_PATH", str(agents_dir))
 
-    def make(name: str, script: str, env: list[str] = (), network: bool = False) -> str:
+    def make(name: str, script: str, env: list[str] = (), network: bool = False, trace: str | None = None) -> str:
         # The script is inline: the sandbox hides the host's /tmp, where tests keep their files.
         definition = {"name": name, "command": ["bash", "-c", textwrap.dedent(script), name, "{base_model}"],
-                      "env": list(env), "network": network}
+                      "env": list(env), "network": network} | ({"trace": trace} if trace else {})
         (agents_dir / f"{name}.yaml").write_text(yaml.safe_dump(definition))
         return name
 

@@ -39,11 +39,11 @@ sandbox container past its `ptb.deadline` label (`ptb doctor` lists them too).
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import shutil
 import stat
-import subprocess
 import threading
 import time
 import uuid
@@ -53,6 +53,7 @@ from ptb import traces
 from ptb.paths import ROOT
 from ptb.sandbox import InfraError, SandboxRun, SandboxSpec
 from ptb.sandbox.image import default_image
+from ptb.sandbox.monitor import gpu_sample, write_sample
 
 IMAGE_PYTHON_PATH = "/opt/ptb/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PTB_SRC = "/opt/ptb/src"
@@ -385,35 +386,20 @@ def _stop_at_deadline(container, grace_s: float) -> None:
 
 
 def _pump(container, which: str, path: Path, redact: traces.Redactor) -> None:
-    """Copy one output stream of the container into the cell, redacted, line by line."""
+    """Copy one output stream of the container into the cell, redacted, line by line, with
+    the lines' arrival times."""
     stream = container.logs(stream=True, follow=True, stdout=which == "stdout", stderr=which == "stderr")
-    with open(path, "a", encoding="utf-8") as out:
-        pending = ""
+    log = traces.LineLog(path, redact)
+    decode = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span chunks
+    try:
         for chunk in stream:
-            pending += chunk.decode("utf-8", errors="replace")
-            lines, sep, pending = pending.rpartition("\n")
-            if sep:
-                out.write(redact(lines + "\n"))
-            elif len(pending) > 1 << 20:  # a huge line without newline: flush all but a tail
-                out.write(redact(pending[:-4096]))
-                pending = pending[-4096:]
-            out.flush()
-        out.write(redact(pending))
-
-
-def _gpu_sample(gpus: tuple[str, ...]) -> list[dict]:
-    if not gpus or shutil.which("nvidia-smi") is None:
-        return []
-    res = subprocess.run(["nvidia-smi", "-i", ",".join(gpus), "--format=csv,noheader,nounits",
-                          "--query-gpu=index,utilization.gpu,memory.used,memory.total"],
-                         capture_output=True, text=True, timeout=20)
-    rows = [line.split(", ") for line in res.stdout.strip().splitlines() if res.returncode == 0]
-    return [{"index": r[0], "util_pct": float(r[1]), "mem_used_mib": float(r[2]), "mem_total_mib": float(r[3])}
-            for r in rows if len(r) == 4]
+            log.write(decode.decode(chunk))
+    finally:
+        log.close()
 
 
 def _monitor(container, spec: SandboxSpec, log: Path, stop: threading.Event) -> None:
-    """Sample the container's resources every `spec.monitor_s` seconds into `log`."""
+    """Sample the container's resources every `spec.monitor_s` seconds into `log` (see ptb/sandbox/monitor.py)."""
     last = 0.0
     with open(log, "a") as out:
         try:
@@ -436,9 +422,8 @@ def _monitor(container, spec: SandboxSpec, log: Path, stop: threading.Event) -> 
                     "mem_limit_mib": round(s.get("memory_stats", {}).get("limit", 0) / 2**20, 1),
                     "pids": s.get("pids_stats", {}).get("current"),
                     "disk_free_gib": round(disk.free / 2**30, 2),
-                    "gpus": _gpu_sample(spec.gpus),
+                    "gpus": gpu_sample(spec.gpus),
                 }
-                out.write(json.dumps(sample) + "\n")
-                out.flush()
+                write_sample(out, sample)
         except Exception as e:  # the container went away mid-sample: the run matters, not the monitor
-            out.write(json.dumps({"t": round(time.time(), 2), "monitor_stopped": str(e)[:200]}) + "\n")
+            write_sample(out, {"t": round(time.time(), 2), "monitor_stopped": str(e)[:200]})

@@ -9,20 +9,38 @@ What it covers:
   every process it started, including children that called setsid or double-forked.
 What it does not cover: reading world-readable files elsewhere on the host, GPU isolation
 beyond CUDA_VISIBLE_DEVICES, CPU/memory limits. Use the Docker sandbox for those.
+
+Resources (CPU, memory, processes of the agent's whole tree, disk, GPUs) are sampled from
+outside into `<cell>/sandbox/monitor.jsonl`, as the Docker sandbox does (ptb/sandbox/monitor.py).
+The agent's stdout/stderr reach their logs through ptb, redacted on the way in, with each
+line's arrival time beside them (`ptb.traces.LineLog`).
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-from ptb import paths
+from ptb import paths, traces
 from ptb.sandbox import InfraError, SandboxRun, SandboxSpec
+from ptb.sandbox.monitor import ProcessTreeMonitor
+
+
+def _pump(stream, log: traces.LineLog) -> None:
+    decode = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span chunks
+    try:
+        while chunk := stream.read1(1 << 16):
+            log.write(decode.decode(chunk))
+    finally:
+        log.close()
+        stream.close()
 
 
 def runtime_binds() -> list[str]:
@@ -63,26 +81,35 @@ class LocalSandbox:
             raise InfraError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
         spec.workdir.mkdir(parents=True, exist_ok=True)
         started_r, started_w = os.pipe()
-        with open(spec.stdout, "ab") as out, open(spec.stderr, "ab") as err:
-            started = time.time()
-            spec.on_start(started + spec.budget_s)
-            try:
-                proc = subprocess.Popen(bwrap_args(spec, started_w), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                        start_new_session=True, pass_fds=(started_w,))
-            except OSError as e:
-                raise InfraError(f"could not start bwrap: {e}") from e
-            finally:
-                os.close(started_w)
-            try:
-                code = proc.wait(timeout=spec.budget_s)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                code, timed_out = None, True
-                # bwrap's PID-namespace init dies with it (--die-with-parent), and the kernel
-                # then kills every process left in the namespace.
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            ended = time.time()
+        started = time.time()
+        spec.on_start(started + spec.budget_s)
+        try:
+            proc = subprocess.Popen(bwrap_args(spec, started_w), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True, pass_fds=(started_w,))
+        except OSError as e:
+            raise InfraError(f"could not start bwrap: {e}") from e
+        finally:
+            os.close(started_w)
+        redact = traces.Redactor(spec.secrets)
+        pumps = [threading.Thread(target=_pump, args=(stream, traces.LineLog(path, redact)), daemon=True)
+                 for stream, path in ((proc.stdout, spec.stdout), (proc.stderr, spec.stderr))]
+        for t in pumps:
+            t.start()
+        log = spec.workdir.parent / "sandbox" / "monitor.jsonl"
+        monitor = ProcessTreeMonitor(proc.pid, spec.workdir, spec.gpus, log, spec.monitor_s).start()
+        try:
+            code = proc.wait(timeout=spec.budget_s)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            code, timed_out = None, True
+            # bwrap's PID-namespace init dies with it (--die-with-parent), and the kernel
+            # then kills every process left in the namespace.
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        ended = time.time()
+        monitor.stop()
+        for t in pumps:  # every writer of the pipes was in the namespace: they reach EOF now
+            t.join(timeout=30)
         with os.fdopen(started_r, "rb") as pipe:
             agent_started = pipe.read() == b"started"
         if not agent_started:
