@@ -207,7 +207,7 @@ def main() -> None:
     device = torch.cuda.get_device_name() if gpu else f"CPU ({os.cpu_count()} cores)"
     print(f"{a.model} on {a.benchmark}: {len(samples)} prompts, max_tokens {max_tokens}, {device}, "
           f"vllm {__import__('vllm').__version__}")
-    for label, r in ((f"(a) ptb engine, one batched call", ours),
+    for label, r in (("(a) ptb engine, one batched call", ours),
                      (f"(b) server, {a.concurrency} concurrent requests, {a.server_gpu_memory:.0%} memory", ref)):
         print(f"  {label:<52} total {r['total_s']:7.1f} s = start-up {r['startup_s']:6.1f} s + generation "
               f"{r['generate_s']:7.1f} s; {r['tokens']} output tokens, {r['tokens'] / r['generate_s']:8.1f} tokens/s")

@@ -56,6 +56,16 @@ def cell_paths(path: str | Path) -> CellPaths:
 
 # --- one run -----------------------------------------------------------------------------
 
+def eval_record(line: str) -> dict | None:
+    """The JSON record `ptb eval` prints (an evaluate.py call) if this line holds one."""
+    m = EVAL_LINE.search(line)
+    try:
+        rec = json.loads(m.group(0)) if m else {}
+    except json.JSONDecodeError:
+        return None
+    return rec if isinstance(rec.get("score"), (int, float)) else None
+
+
 def eval_calls(cell_dir: str | Path) -> pd.DataFrame:
     """The agent's own evaluate.py calls, in order: the JSON line `ptb eval` prints, found in
     the agent's trace (agent/trace.jsonl events, which may carry a time; else agent/stdout.log).
@@ -72,12 +82,7 @@ def eval_calls(cell_dir: str | Path) -> pd.DataFrame:
     rows = []
     for t, text in texts:
         for line in text.splitlines():
-            m = EVAL_LINE.search(line)
-            try:
-                rec = json.loads(m.group(0)) if m else {}
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec.get("score"), (int, float)):
+            if (rec := eval_record(line)) is not None:
                 minute = round((t - start) / 60, 1) if t is not None and start is not None else None
                 rows.append({"call": len(rows) + 1, "minute": minute, "benchmark": rec["benchmark"],
                              "score": 100 * rec["score"], "n": rec.get("n"), "model": rec.get("model"),

@@ -202,25 +202,23 @@ def differences(table: pd.DataFrame) -> list[str]:
             hi, lo = pair
             lines.append(f"{hi.agent} spends the largest share of its tool calls on {what} "
                          f"({pct(hi[f'{kind}_share'])}), {lo.agent} the smallest ({pct(lo[f'{kind}_share'])}).")
-    if (pair := extremes("turns")):
-        hi, lo = pair
-        lines.append(f"{hi.agent} takes the most turns (median {hi.turns:.0f} per run), {lo.agent} the fewest ({lo.turns:.0f}).")
-    if (pair := extremes("eval_calls")):
-        hi, lo = pair
-        lines.append(f"{hi.agent} calls evaluate.py most ({hi.eval_calls:.1f} times per run), "
-                     f"{lo.agent} least ({lo.eval_calls:.1f}).")
-    if (pair := extremes("first_training_min")):
-        late, early = pair
-        lines.append(f"{early.agent} starts training earliest (median {early.first_training_min:.0f} min after its "
-                     f"start), {late.agent} latest ({late.first_training_min:.0f} min).")
-    if (pair := extremes("script_versions")):
-        hi, lo = pair
-        lines.append(f"{hi.agent} writes the most training-script versions ({hi.script_versions:.1f} per run), "
-                     f"{lo.agent} the fewest ({lo.script_versions:.1f}).")
-    if (pair := extremes("share_used")):
-        hi, lo = pair
-        lines.append(f"{hi.agent} uses the most of its budget ({pct(hi.share_used)} on average), "
-                     f"{lo.agent} the least ({pct(lo.share_used)}).")
+    # column -> sentence about the agent with the highest value, then the lowest
+    sentences = {
+        "turns": lambda hi, lo: f"{hi.agent} takes the most turns (median {hi.turns:.0f} per run), {lo.agent} the "
+                                f"fewest ({lo.turns:.0f}).",
+        "eval_calls": lambda hi, lo: f"{hi.agent} calls evaluate.py most ({hi.eval_calls:.1f} times per run), "
+                                     f"{lo.agent} least ({lo.eval_calls:.1f}).",
+        "first_training_min": lambda hi, lo: f"{lo.agent} starts training earliest (median {lo.first_training_min:.0f} "
+                                             f"min after its start), {hi.agent} latest ({hi.first_training_min:.0f} min).",
+        "script_versions": lambda hi, lo: f"{hi.agent} writes the most training-script versions "
+                                          f"({hi.script_versions:.1f} per run), {lo.agent} the fewest "
+                                          f"({lo.script_versions:.1f}).",
+        "share_used": lambda hi, lo: f"{hi.agent} uses the most of its budget ({pct(hi.share_used)} on average), "
+                                     f"{lo.agent} the least ({pct(lo.share_used)}).",
+    }
+    for col, sentence in sentences.items():
+        if (pair := extremes(col)):
+            lines.append(sentence(*pair))
     for col, what in (("finished early", "finishes before half its budget"), ("ran out of time", "runs out of time"),
                       ("crashed", "crashes")):
         shares = table[col] / table.runs

@@ -177,16 +177,11 @@ class Watch:
                     pending = b""
 
     def _take(self, lines: list[str], trace: _Trace) -> None:
-        from ptb.analysis import EVAL_LINE
+        from ptb.analysis import eval_record
 
         for e in traces.normalise(trace.fmt, lines):
             for line in e["text"].splitlines():
-                m = EVAL_LINE.search(line)
-                try:
-                    rec = json.loads(m.group(0)) if m else {}
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(rec.get("score"), (int, float)):
+                if (rec := eval_record(line)) is not None:
                     trace.last_eval, trace.eval_calls = float(rec["score"]), trace.eval_calls + 1
             action = _action(e)
             if action:
