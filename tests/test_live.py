@@ -186,7 +186,7 @@ def test_lock_decides_running_or_interrupted_and_logs_are_read_incrementally(tmp
         (row,) = [r for r in watch.snapshot() if r.agent == "zero-shot"]
         assert (row.last_action, row.eval_calls, row.last_eval) == ('{"benchmark": "arith", "score": 0.25, "n": 4}', 1, 0.25)
         assert watch._traces[running.name].offset == log.stat().st_size
-        log.write_text("fresh\n")  # rewritten shorter (redaction after the run): read from the start
+        log.write_text("fresh\n")  # rewritten shorter (older ptb versions redacted logs in place): read again
         (row,) = [r for r in watch.snapshot() if r.agent == "zero-shot"]
         assert (row.last_action, row.eval_calls) == ("fresh", 0)
         status = ptb("status", exp)
