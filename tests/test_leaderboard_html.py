@@ -7,6 +7,7 @@ import subprocess
 from PIL import Image
 
 from conftest import ptb
+from ptb import charts
 from results_tree import make_tree
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -37,7 +38,7 @@ def test_leaderboard_html_renders_its_charts_in_chromium(tmp_path):
     assert "claude-code" in res.stdout and (out / "leaderboard.csv").is_file()
     page = (out / "leaderboard.html").read_text()
     assert "<script" not in page and 'src="http' not in page and 'href="http' not in page  # nothing fetched
-    assert page.count("<svg") == 8 and "<NA>" not in page  # every chart, inline; counts formatted
+    assert page.count("<svg") == len(charts.ALL) == 9 and "<NA>" not in page  # every chart, inline; counts formatted
 
     dom = chromium(tmp_path, "--dump-dom", (out / "leaderboard.html").as_uri())
     assert dom.returncode == 0, dom.stderr
