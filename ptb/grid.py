@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptb import paths
-from ptb.params import Cell
+from ptb.params import Cell, write_json_atomic
 from ptb.paths import CellPaths, ExperimentPaths
 
 
@@ -133,10 +134,21 @@ class _Running:
     started: float
 
 
+def write_plan(cells: list[Cell], out_root: Path) -> None:
+    """`<experiment>/.grid.json`: the cells this grid runs, its pid and host, so the live view
+    lists the cells not started yet and knows when the grid has gone."""
+    for experiment in sorted({c.experiment for c in cells}):
+        exp = ExperimentPaths(out_root / experiment)
+        exp.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(exp.plan, {"cells": [c.name for c in cells if c.experiment == experiment],
+                                     "pid": os.getpid(), "host": socket.gethostname(), "started": time.time()})
+
+
 def run_grid(cells: list[Cell], out_root: Path, *, force: bool = False, say=print) -> dict[str, str]:
     """Run every cell; returns {cell name: outcome}, outcome being the result's status,
     'skipped' (already finished), or 'failed' (no result: see the cell's log)."""
     out_root = Path(out_root).resolve()
+    write_plan(cells, out_root)
     slots: list[str | None] = list(visible_gpus()) or [None]
     outcomes: dict[str, str] = {}
     pending = []

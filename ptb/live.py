@@ -4,6 +4,7 @@ Reading only: nothing here opens a cell's file for writing or takes a cell's loc
 the lock could make a starting `ptb run` fail), so watching never disturbs a run.
 What each row comes from:
     cell.json                    agent, model, benchmark, hours
+    .grid.json                   the running local grid's cells: those not started yet wait
     task/timer.sh                the deadline, written when the agent starts (time left)
     sandbox/monitor.jsonl        the last resource sample: CPU, RAM, GPU utilisation and memory
     agent/stdout.log             the agent's last action and its last evaluate.py score, read
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import html
 import json
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -36,8 +38,9 @@ FINISHED = ("done", "failed")
 CHUNK = 4 << 20  # bytes of a log read at once
 MAX_LINE = 16 << 20  # a longer line without newline is skipped, not held in memory
 ACTION_CHARS = 100
-# The local executor starts the next cell a few seconds after one ends, and its folder
-# appears only then: "every cell finished" must hold this long before a watch stops.
+# Without the grid's plan (`ptb run` alone, grids of older versions), a cell's folder
+# appears only when it starts, a few seconds after the one before it ends: "every cell
+# finished" must then hold this long before a watch stops.
 SETTLE_S = 10.0
 
 
@@ -47,7 +50,7 @@ class CellView:
     agent: str
     model: str
     benchmark: str
-    state: str  # queued | starting | agent | integrity | final evaluation | done | failed | interrupted
+    state: str  # waiting | queued | starting | agent | integrity | final evaluation | done | failed | interrupted
     time_left_s: float | None = None  # while the agent runs
     cpu_pct: float | None = None  # last monitor sample, while the agent runs
     mem_mib: float | None = None
@@ -69,6 +72,8 @@ class CellView:
     @property
     def phase(self) -> str:
         """queued, running, done, failed or interrupted: the counts `ptb status` prints."""
+        if self.state == "waiting":  # for the local grid's turn, as a queued job waits for Slurm's
+            return "queued"
         return "running" if self.state in RUNNING else self.state
 
 
@@ -93,6 +98,7 @@ class Watch:
         self._traces: dict[str, _Trace] = {}
         self._redact = traces.Redactor()
         self._all_done_since: float | None = None
+        self._settle_s = SETTLE_S
 
     def snapshot(self) -> list[CellView]:
         from ptb import leaderboard
@@ -102,7 +108,11 @@ class Watch:
         folders = {p.name for p in leaderboard.cell_folders(self.exp.root) if p.parent == self.exp.root}
         # A `ptb run` holds its cell's lock before it creates the cell's folder.
         locked = {p.name[1:-5] for p in self.exp.root.glob(".*.lock") if _held(p, held)}
-        rows = [self._row(name, slurm.get(name), held) for name in sorted(folders | set(slurm) | locked)]
+        plan = _read_json(self.exp.plan) or {}
+        waiting = set(plan.get("cells", [])) if _grid_alive(plan) else set()
+        self._settle_s = 0.0 if plan else SETTLE_S  # the plan lists every cell still to come
+        rows = [self._row(name, slurm.get(name), held, name in waiting)
+                for name in sorted(folders | set(slurm) | locked | set(plan.get("cells", [])))]
         if rows and all(r.finished for r in rows):
             self._all_done_since = self._all_done_since or time.time()
         else:
@@ -112,7 +122,7 @@ class Watch:
     @property
     def settled(self) -> bool:
         """Every cell was finished in the snapshots of the last SETTLE_S seconds."""
-        return self._all_done_since is not None and time.time() - self._all_done_since >= SETTLE_S
+        return self._all_done_since is not None and time.time() - self._all_done_since >= self._settle_s
 
     def _slurm_states(self) -> dict:
         if not (self.exp.root / ".slurm" / "jobs.json").is_file():
@@ -121,7 +131,7 @@ class Watch:
 
         return {s.cell: s for s in slurm.cell_statuses(self.exp.root)}
 
-    def _row(self, name: str, job, held: set[int] | None) -> CellView:
+    def _row(self, name: str, job, held: set[int] | None, planned: bool = False) -> CellView:
         cp = self.exp.cell(name)
         cell = _read_json(cp.cell_json) or _read_json(cp.result) or dict(zip(("agent", "model", "benchmark"),
                                                                              name.split("__")))
@@ -142,9 +152,11 @@ class Watch:
         # Slurm says where a job runs; else the cell's lock tells whether a `ptb run` on this host works on it.
         if (job is None or job.state != "running") and _held(cp.lock, held) is False:
             if cp.result.is_file():  # finished just now, and released its lock
-                return self._row(name, job, held_locks())
-            return CellView(**ids, state="interrupted", detail=f"stopped at stage '{state}'; `ptb grid` runs it again",
-                            **fields)
+                return self._row(name, job, held_locks(), planned)
+            if planned:  # the running grid will start it (again: an interrupted folder is moved aside)
+                return CellView(**ids, state="waiting", detail="waits for its turn in the running grid")
+            stopped = f"stopped at stage '{state}'" if cp.root.is_dir() else "not started"
+            return CellView(**ids, state="interrupted", detail=f"{stopped}; `ptb grid` runs it again", **fields)
         if state != "agent":
             return CellView(**ids, state=state, detail=job.detail if job else "", **fields)
         deadline = _deadline(cp)
@@ -204,6 +216,16 @@ def _trace_format(agent: str) -> str:
         return params.load_agent(agent).trace
     except params.ParamError:  # a definition gone or renamed since the run: its output as plain lines
         return "plain"
+
+
+def _grid_alive(plan: dict) -> bool:
+    """Whether the grid process that wrote the plan still runs: checked on its own host;
+    from another host it cannot be told, and is taken to run."""
+    if not plan:
+        return False
+    if plan.get("host") != socket.gethostname():
+        return True
+    return Path(f"/proc/{plan.get('pid')}").is_dir()
 
 
 def _read_json(path: Path) -> dict | None:

@@ -14,6 +14,7 @@
             result.json                    written last: the cell is finished iff it exists
         .attempts/<cell>-<time>-<pid>/     earlier attempts (interrupted, or replaced by --force)
         .logs/<cell>.log                   the grid's log of each cell's `ptb run`
+        .grid.json                         the running local grid's plan: its cells, pid and host
         leaderboard.csv leaderboard.html
 """
 
@@ -87,3 +88,8 @@ class ExperimentPaths:
     @property
     def attempts(self) -> Path:
         return self.root / ".attempts"
+
+    @property
+    def plan(self) -> Path:
+        """The local grid's cells and process (`ptb.grid.write_plan`), read by the live view."""
+        return self.root / ".grid.json"

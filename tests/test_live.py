@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -63,7 +64,8 @@ def test_demo_grid_seen_running_then_finished(tmp_path, tiny_model):
     assert running, [r.state for r in seen]
     assert all(0 < r.time_left_s <= 0.25 * 3600 for r in running)
     assert any(r.last_action for r in running) and any(r.mem_mib for r in running)  # training logs, monitor samples
-    assert {"agent", "done"} <= {r.state for r in seen}
+    assert {"waiting", "agent", "done"} <= {r.state for r in seen}
+    assert seen[0].state == "waiting"  # the grid's plan lists it while zero-shot runs first
     assert seen.index(running[0]) < next(i for i, r in enumerate(seen) if r.state == "done")
 
     final = {r.agent: r for r in view.refresh()}
@@ -197,6 +199,19 @@ def test_lock_decides_running_or_interrupted_and_logs_are_read_incrementally(tmp
             os.close(fd)
     assert {r.state for r in watch.snapshot()} == {"interrupted"}
     assert not watch.settled
+
+    # A local grid's plan: its cells not started yet wait while the grid process lives.
+    later = Cell("exp", "later", "tiny-qwen3", "arith").name
+    plan = {"cells": [running.name, later], "pid": os.getpid(), "host": socket.gethostname()}
+    (exp / ".grid.json").write_text(json.dumps(plan))
+    rows = {r.cell: r for r in watch.snapshot()}
+    assert (rows[later].state, rows[later].phase) == ("waiting", "queued")
+    assert rows[running.name].state == "waiting"  # interrupted, and the grid will run it again
+    gone = subprocess.Popen(["true"])  # a pid that no longer runs: the grid has gone
+    gone.wait()
+    (exp / ".grid.json").write_text(json.dumps(plan | {"pid": gone.pid}))
+    rows = {r.cell: r for r in watch.snapshot()}
+    assert rows[later].state == "interrupted" and rows[later].detail.startswith("not started")
 
 
 def test_status_errors_are_one_line(tmp_path):
