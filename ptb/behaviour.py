@@ -337,7 +337,5 @@ def near_misses_all(board: Leaderboard) -> pd.DataFrame:
             nm = near_misses(p)
             if len(nm):
                 frames.append(nm.assign(agent=a, cell=c, verdict=v))
-    if not frames:
-        return pd.DataFrame(columns=["agent", "cell", "verdict", "event", "category", "outcome", "excerpt"])
-    return pd.concat(frames, ignore_index=True)[["agent", "cell", "verdict", "event", "minute", "category", "where",
-                                                  "outcome", "excerpt"]]
+    cols = ["agent", "cell", "verdict", "event", "minute", "category", "where", "outcome", "excerpt"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)

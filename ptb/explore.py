@@ -111,6 +111,7 @@ def near_misses(cell_dir: str | Path):
     nm = behaviour.near_misses(cell_dir)
     if nm.empty:
         return HTML("<i>No mention of a forbidden resource in this trace.</i>")
+
     def cell(col: str, v) -> str:
         if col in ("event", "action_event") and pd.notna(v) and v != "":
             return f'<a href="#{event_anchor(cell_dir, int(v))}">{int(v)}</a>'

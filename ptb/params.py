@@ -188,7 +188,9 @@ def load_agent(spec: str) -> AgentDef:
     if unknown:
         raise ParamError(f"agent '{spec}': unknown variable '{unknown[0]}' (known: {', '.join(agent.vars) or 'none'})")
     agent = agent.model_copy(update={"vars": {**agent.vars, **overrides}}) if overrides else agent
-    for key in ("usd_per_mtok_in", "usd_per_mtok_out"):  # token prices (ptb.traces.priced)
+    from ptb.traces import PRICES
+
+    for key in PRICES:  # token prices (ptb.traces.priced)
         value = agent.vars.get(key, "")
         if value and not re.fullmatch(r"\d+(\.\d*)?|\.\d+", value):
             raise ParamError(f"agent '{spec}': variable '{key}': '{value}' is not a price in USD per million tokens")
