@@ -112,6 +112,8 @@ def cmd_demo(a) -> int:
     print()
     print(leaderboard_text(board))
     print(f"\nwrote {out / 'leaderboard.csv'} and {out / 'leaderboard.html'} in {time.monotonic() - started:.0f} s")
+    print("next: notebooks/takeaways.ipynb and explore_run.ipynb read it; while a grid runs, "
+          f"`ptb status {out} --watch` or notebooks/live.ipynb show it live")
     return 1 if "failed" in outcomes.values() else 0
 
 
