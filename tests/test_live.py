@@ -52,8 +52,11 @@ def test_demo_grid_seen_running_then_finished(tmp_path, tiny_model):
             cwd=str(ROOT / "notebooks"), progress_bar=False, kernel_name="python3")
         view = live.LiveView(exp, interval=1)
         seen: list[live.CellView] = []
-        while grid.poll() is None:
+        while True:  # one last refresh after the grid has exited: the cell may finish between two polls
+            exited = grid.poll() is not None
             seen += [r for r in view.refresh() if r.agent == "sft-baseline"]
+            if exited:
+                break
             time.sleep(1)
         said = grid.stdout.read()
         assert grid.returncode == 0, said
