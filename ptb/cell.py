@@ -48,6 +48,7 @@ class AgentOutcome:
     time_taken_s: float
     infra_error: str | None = None
     cost_usd: float | None = None  # as the agent's trace reports it, else its tokens at the agent's prices
+    error: str | None = None  # the agent's own last error line, when it exited non-zero
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,11 @@ def run_agent(run: CellRun) -> AgentOutcome:
         return AgentOutcome(None, False, 0.0, infra_error=run.error)
     network = run.cell.network if run.cell.network is not None else run.agent.network
     readonly = tuple(p for p in (run.base_model, run.instruct_model) if p)
+    tools = params.agent_tools(run.agent)
+    missing = [str(t) for t in tools if not t.is_dir()]
+    if missing:
+        return _record(run, AgentOutcome(None, False, 0.0, infra_error=f"agent tools folder {missing[0]} does not "
+                                         "exist (the agent's `tools:` or PTB_AGENT_TOOLS)"))
     tokens, token_secrets = credentials.install(run.agent.token_files, run.paths.task)  # subscription logins
     spec = sandbox.SandboxSpec(
         command=agent_command(run),
@@ -133,6 +139,7 @@ def run_agent(run: CellRun) -> AgentOutcome:
         stdout=run.paths.agent / "stdout.log",
         stderr=run.paths.agent / "stderr.log",
         readonly=readonly,
+        tools=tools,
         hidden=(run.paths.root.parent,),  # this experiment's other cells
         gpus=run.gpus,
         on_start=lambda deadline: _on_start(run, deadline),
@@ -149,9 +156,29 @@ def run_agent(run: CellRun) -> AgentOutcome:
         summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent)
         traces.scrub(run.paths.task, spec.secrets)  # the CLIs' own session logs live in the task folder
         cost = summary["cost_usd"] if summary["cost_usd"] is not None else traces.priced(summary, run.agent.vars)
-        outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2), cost_usd=cost)
+        error = last_error_line(run.paths.agent, spec.stderr, spec.stdout) if done.exit_code not in (0, None) else None
+        outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2), cost_usd=cost, error=error)
+    return _record(run, outcome)
+
+
+def _record(run: CellRun, outcome: AgentOutcome) -> AgentOutcome:
     params.write_json_atomic(run.paths.agent / "agent.json", asdict(outcome))
     return outcome
+
+
+def last_error_line(agent_dir: Path, stderr: Path, stdout: Path) -> str:
+    """What the agent last said about its failure: its trace's last error event, else the
+    last line of its stderr, else of its stdout (a CLI that could not start, or exited on
+    a configuration error, says why there)."""
+    trace = agent_dir / "trace.jsonl"
+    events = [json.loads(line) for line in trace.read_text().splitlines()] if trace.is_file() else []
+    errors = [e["text"] for e in events if e["type"] == "error" and e["text"].strip()]
+    candidates = [errors[-1]] if errors else []
+    for log in (stderr, stdout):
+        lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
+        candidates += [line for line in lines if line.strip()][-1:]
+    line = next((c.strip().splitlines()[-1] for c in candidates), "")
+    return line[:500]
 
 
 def check_final_model(run: CellRun) -> FinalModel:
@@ -229,6 +256,10 @@ def evaluate(run: CellRun, final: FinalModel) -> EvalOutcome:
 def status_of(agent: AgentOutcome, final: FinalModel, ev: EvalOutcome) -> tuple[str, str]:
     if agent.infra_error:
         return "infra_error", agent.infra_error
+    if agent.exit_code not in (0, None) and final.path is None:
+        # It failed before leaving a model (could not start: 127; a configuration error): say so,
+        # with its own words, rather than only that no model is there.
+        return "agent_error", f"the agent exited with code {agent.exit_code}: {agent.error or '(no output)'}"
     if final.path is None:
         return "no_final_model", final.reason
     if ev.error:

@@ -93,6 +93,17 @@ class AgentDef(_Strict):
     # Subscription logins: token files under the host's home (e.g. ~/.codex/auth.json), copied
     # into the agent's HOME for the run only, their values redacted (ptb/credentials.py).
     token_files: list[str] = []
+    # Host folders holding the programs `command` runs (an npm prefix with the CLI, ...):
+    # read-only in the sandbox at their own paths, their bin/ first on PATH. `~` and $VARS
+    # are expanded; PTB_AGENT_TOOLS (colon-separated) adds folders for every agent.
+    tools: list[str] = []
+
+
+def agent_tools(agent: AgentDef) -> tuple[Path, ...]:
+    """The agent's `tools` folders, then PTB_AGENT_TOOLS's, expanded, without repeats."""
+    named = [*agent.tools, *os.environ.get("PTB_AGENT_TOOLS", "").split(":")]
+    found = (Path(os.path.expandvars(os.path.expanduser(p))).resolve() for p in named if p)
+    return tuple(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import ptb
 from ptb import cell, params, traces
 
 EVENTS = {  # one line each CLI prints, in its own stream format
@@ -75,3 +76,27 @@ def test_token_prices_give_a_cost_where_the_cli_reports_none(tmp_path):
     assert traces.priced(totals, params.load_agent("codex").vars) is None  # no prices: unknown, not 0
     with pytest.raises(params.ParamError, match="'cheap' is not a price"):
         params.load_agent("codex@usd_per_mtok_in=cheap")
+
+
+def run_cell(tmp_path: Path, agent: str, env: dict | None = None) -> dict:
+    res = ptb("run", "--agent", agent, "--model", "tiny-qwen3", "--benchmark", "arith", "--hours", "0.01",
+              "--experiment", "t", "--eval-limit", "5", "--out", tmp_path / "out", env=env)
+    assert res.returncode == 0, res.stderr
+    return json.loads((tmp_path / "out" / "t" / f"{agent}__tiny-qwen3__arith__s0" / "result.json").read_text())
+
+
+def test_a_cli_that_cannot_start_is_an_agent_error_in_its_own_words(tmp_path, tiny_model):
+    r = run_cell(tmp_path, "claude-code", env={"PTB_AGENT_TOOLS": ""})  # claude is on no PATH the sandbox gives
+    assert (r["status"], r["agent_exit_code"]) == ("agent_error", 127), r
+    assert "claude" in r["reason"] and "No such file or directory" in r["reason"], r["reason"]
+
+
+def test_tools_folders_are_found_in_the_sandbox_first_on_path(tmp_path, tiny_model):
+    tools = tmp_path / "cli"  # under /tmp, which the local sandbox otherwise hides
+    (tools / "bin").mkdir(parents=True)
+    (tools / "bin" / "claude").write_text('#!/bin/sh\necho "stand-in claude at $(command -v claude)"; exit 4\n')
+    (tools / "bin" / "claude").chmod(0o755)
+    r = run_cell(tmp_path, "claude-code", env={"PTB_AGENT_TOOLS": str(tools)})
+    assert (r["status"], r["reason"]) == ("agent_error", f"the agent exited with code 4: stand-in claude at {tools}/bin/claude")
+    r = run_cell(tmp_path / "again", "claude-code", env={"PTB_AGENT_TOOLS": str(tmp_path / "nowhere")})
+    assert r["status"] == "infra_error" and "nowhere does not exist" in r["reason"]

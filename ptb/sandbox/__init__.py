@@ -29,6 +29,9 @@ class SandboxSpec:
     stderr: Path
     readonly: tuple[Path, ...] = ()  # host paths the agent must be able to read (base model, ...)
     hidden: tuple[Path, ...] = ()  # host paths the agent must not see (other cells' outputs, ...)
+    # Host folders of programs the agent's command needs (an npm prefix with the CLIs): each
+    # readable at its own path, read-only, its bin/ (else itself) first on the agent's PATH.
+    tools: tuple[Path, ...] = ()
     gpus: tuple[str, ...] = ()  # GPU indices the executor gave this cell
     on_start: Callable[[float], None] = field(default=lambda deadline: None)
     # Enforced by the Docker sandbox (the local one has no resource limits).
@@ -51,6 +54,11 @@ class SandboxRun:
     @property
     def seconds(self) -> float:
         return self.ended_at - self.started_at
+
+
+def tool_path(tools: tuple[Path, ...], path: str) -> str:
+    """`path` with each tools folder's bin/ (or the folder itself) in front, in order."""
+    return ":".join([str(t / "bin" if (t / "bin").is_dir() else t) for t in tools] + [path])
 
 
 def get(name: str):

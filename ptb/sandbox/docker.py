@@ -7,7 +7,8 @@ What the container gets (see `container_config`):
   handed to that uid so the agent can write it and the host can still read it);
 - the task folder read-write at its host path, the `readonly` paths read-only at theirs
   (so every path in the prompt works unchanged; an input only root may read is copied
-  into the cell for the run, see `readable_inputs`), ptb's own code read-only at /opt/ptb/src;
+  into the cell for the run, see `readable_inputs`), ptb's own code read-only at /opt/ptb/src,
+  the `tools` folders read-only at theirs, their bin/ first on PATH;
 - the cell's GPUs as a device request naming exactly `spec.gpus` (host indices; inside,
   they are numbered from 0);
 - only `spec.env` plus PATH/PYTHONPATH for the image's Python and HF_HUB_CACHE;
@@ -51,7 +52,7 @@ from pathlib import Path
 
 from ptb import traces
 from ptb.paths import ROOT
-from ptb.sandbox import InfraError, SandboxRun, SandboxSpec
+from ptb.sandbox import InfraError, SandboxRun, SandboxSpec, tool_path
 from ptb.sandbox.image import default_image
 from ptb.sandbox.monitor import gpu_sample, write_sample
 
@@ -166,10 +167,11 @@ def container_config(spec: SandboxSpec, image: str, uid: int, gid: int, hf_volum
     mounts = [Mount(str(spec.workdir), str(spec.workdir), type="bind", read_only=False),
               Mount(f"{PTB_SRC}/ptb", str(ROOT / "ptb"), type="bind", read_only=True)]
     mounts += [Mount(str(p), str((sources or {}).get(p, p)), type="bind", read_only=True) for p in spec.readonly]
+    mounts += [Mount(str(p), str(p), type="bind", read_only=True) for p in spec.tools]
     if hf_volume:
         mounts.append(Mount(HF_MOUNT, hf_volume, type="volume"))
     env = {k: v for k, v in spec.env.items() if k != "CUDA_VISIBLE_DEVICES"}  # host indices mean nothing inside
-    env.update(PATH=IMAGE_PYTHON_PATH, PYTHONPATH=PTB_SRC, HF_HUB_CACHE=HF_MOUNT)
+    env.update(PATH=tool_path(spec.tools, IMAGE_PYTHON_PATH), PYTHONPATH=PTB_SRC, HF_HUB_CACHE=HF_MOUNT)
     config = dict(
         image=image, command=list(spec.command), user=f"{uid}:{gid}", working_dir=str(spec.workdir),
         environment=env, mounts=mounts, read_only=True, init=True, hostname="sandbox",

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from ptb import paths, traces
-from ptb.sandbox import InfraError, SandboxRun, SandboxSpec
+from ptb.sandbox import InfraError, SandboxRun, SandboxSpec, tool_path
 from ptb.sandbox.monitor import ProcessTreeMonitor
 
 
@@ -55,7 +55,7 @@ def bwrap_args(spec: SandboxSpec, started_fd: int) -> list[str]:
     for path in spec.hidden:
         args += ["--tmpfs", str(path)]
     args += runtime_binds()
-    for path in spec.readonly:
+    for path in (*spec.readonly, *spec.tools):
         args += ["--ro-bind", str(path), str(path)]
     args += ["--bind", str(spec.workdir), str(spec.workdir), "--chdir", str(spec.workdir)]
     args += ["--unshare-all", "--die-with-parent", "--new-session"]
@@ -63,6 +63,8 @@ def bwrap_args(spec: SandboxSpec, started_fd: int) -> list[str]:
         args.append("--share-net")
     args.append("--clearenv")
     env = dict(spec.env)
+    if spec.tools:
+        env["PATH"] = tool_path(spec.tools, env.get("PATH", "/usr/bin:/bin"))
     if spec.gpus:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(spec.gpus)
     for key, value in env.items():
