@@ -4,38 +4,71 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
 
-from ptb import paths
-from ptb.params import Cell, ParamError
+from ptb import params, paths
+from ptb.params import Cell, ParamError, short
 
 
 class UsageError(Exception):
     pass
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the reason and where to look), not the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _on_off(value: str) -> bool:
     if value not in ("on", "off"):
-        raise argparse.ArgumentTypeError("expected 'on' or 'off'")
+        raise argparse.ArgumentTypeError(f"expected 'on' or 'off', got {short(value)}")
     return value == "on"
 
 
-def _positive_int(value: str) -> int:
-    if not value.isdigit() or int(value) <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return int(value)
+def _int_at_least(low: int):
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            n = low - 1
+        if n < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {short(value)}")
+        return n
+    return parse
+
+
+_positive_int = _int_at_least(1)
+
+
+def _positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        x = math.nan
+    if not (math.isfinite(x) and x > 0):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {short(value)}")
+    return x
+
+
+def _hours(value: str) -> float:
+    try:
+        return params.check_hours(float(value))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{e}, got {short(value)}" if "hours" in str(e) else
+                                         f"expected a number of hours, got {short(value)}") from None
 
 
 def cmd_run(a) -> int:
-    from ptb import grid, params
+    from ptb import grid
 
     cell = Cell(a.experiment, a.agent, a.model, a.benchmark, a.seed, a.hours, a.sandbox, a.engine, a.network,
-                a.eval_limit, a.cpus, a.memory_gb, a.pids_limit)
-    if a.hours <= 0:
-        raise ParamError(f"--hours must be > 0, got {a.hours}")
-    params.check_names(cell, "ptb run")
+                a.eval_limit, a.cpus, a.memory_gb, a.pids_limit or None)
+    params.check_names(cell)
     exp_dir = Path(a.out) / a.experiment
     print(f"cell {cell.name} -> {exp_dir / cell.name}", flush=True)
     result = grid.run_cell(cell, exp_dir, force=a.force)
@@ -48,7 +81,7 @@ def cmd_run(a) -> int:
 
 
 def cmd_grid(a) -> int:
-    from ptb import grid, params
+    from ptb import grid
 
     g = params.load_grid(a.params, executor=a.executor, sandbox=a.sandbox, engine=a.engine, hours=a.hours)
     if g.executor == "slurm":
@@ -98,7 +131,7 @@ def cmd_cancel(a) -> int:
 
 
 def cmd_demo(a) -> int:
-    from ptb import grid, models, params
+    from ptb import grid, models
 
     started = time.monotonic()
     out = Path(a.out).resolve()
@@ -218,7 +251,7 @@ def _read_jsonl(path: Path, flag: str) -> list[dict]:
 def parser() -> argparse.ArgumentParser:
     from ptb.benchmarks import BENCHMARKS
 
-    p = argparse.ArgumentParser(prog="ptb", description="Run PostTrainBench: agents post-train base models.")
+    p = OneLineParser(prog="ptb", description="Run PostTrainBench: agents post-train base models.")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="tiny-qwen3 on arith, CPU, offline: the whole pipeline in minutes")
@@ -226,21 +259,25 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_demo)
 
     r = sub.add_parser("run", help="run one cell (notebooks/run_cell.ipynb through papermill)")
-    r.add_argument("--agent", required=True)
-    r.add_argument("--model", required=True)
-    r.add_argument("--benchmark", required=True)
-    r.add_argument("--hours", type=float, default=10.0)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--experiment", default="default")
-    r.add_argument("--sandbox", choices=["local", "docker"], default="local")
-    r.add_argument("--engine", choices=["auto", "vllm", "transformers"], default="auto")
+    r.add_argument("--agent", required=True, help="an agent of parameters/agents/ (or PTB_AGENT_PATH), "
+                   "a variant as NAME@key=value")
+    r.add_argument("--model", required=True, help="a Hugging Face id, a local model folder, or tiny-qwen3")
+    r.add_argument("--benchmark", required=True, help=f"one of: {', '.join(BENCHMARKS)}")
+    r.add_argument("--hours", type=_hours, default=10.0, help=f"the agent's time budget, in (0, {params.MAX_HOURS:g}] (default 10)")
+    r.add_argument("--seed", type=_int_at_least(0), default=0, help="the run's seed, >= 0 (default 0)")
+    r.add_argument("--experiment", default="default", help="cells go to OUT/EXPERIMENT/CELL (default 'default')")
+    r.add_argument("--sandbox", choices=["local", "docker"], default="local",
+                   help="local: bubblewrap on this host; docker: the agent image (default local)")
+    r.add_argument("--engine", choices=["auto", "vllm", "transformers"], default="auto",
+                   help="the final evaluation's inference engine (default auto: vLLM where it runs)")
     r.add_argument("--network", type=_on_off, default=None, help="on|off (default: the agent's own setting)")
     r.add_argument("--eval-limit", type=_positive_int, default=None, help="final evaluation on the first N items only")
-    r.add_argument("--out", default="outputs", help="outputs root (cells go to OUT/EXPERIMENT/CELL)")
+    r.add_argument("--out", default="outputs", help="outputs root (default outputs)")
     r.add_argument("--force", action="store_true", help="run again even if the cell is finished")
-    r.add_argument("--cpus", type=float, default=None, help="sandbox docker: CPU cores (default: no limit)")
-    r.add_argument("--memory-gb", type=float, default=None, help="sandbox docker: RAM limit (default: none)")
-    r.add_argument("--pids-limit", type=int, default=4096, help="sandbox docker: processes and threads")
+    r.add_argument("--cpus", type=_positive_float, default=None, help="the sandbox's CPU cores (default: no limit)")
+    r.add_argument("--memory-gb", type=_positive_float, default=None, help="the sandbox's RAM limit (default: none)")
+    r.add_argument("--pids-limit", type=_int_at_least(0), default=4096,
+                   help="the sandbox's processes and threads, 0: no limit (default 4096)")
     r.set_defaults(fn=cmd_run)
 
     g = sub.add_parser("grid", help="run every cell of a grid YAML")
@@ -248,7 +285,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--executor", choices=["local", "slurm"], default=None)
     g.add_argument("--sandbox", choices=["local", "docker"], default=None)
     g.add_argument("--engine", choices=["auto", "vllm", "transformers"], default=None)
-    g.add_argument("--hours", type=float, default=None)
+    g.add_argument("--hours", type=_hours, default=None, help="every cell's budget (default: the grid's hours)")
     g.add_argument("--out", default="outputs")
     g.add_argument("--force", action="store_true", help="run finished cells again too")
     g.add_argument("--detach", action="store_true", help="slurm: submit and return without following the jobs")
@@ -270,7 +307,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=_positive_int, default=None)
     e.add_argument("--engine", choices=["auto", "vllm", "transformers"], default="auto")
     e.add_argument("--max-tokens", type=_positive_int, default=None)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--seed", type=_int_at_least(0), default=0)
     e.add_argument("--shared-gpu", action="store_true", help="leave most GPU memory to training (agents' evaluate.py)")
     e.add_argument("--json-output-file", default=None)
     e.add_argument("--samples-file", default=None, help="per-sample records (JSONL)")

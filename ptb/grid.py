@@ -113,6 +113,12 @@ def run_command(cell: Cell, out_root: Path) -> list[str]:
         cmd += ["--network", "on" if cell.network else "off"]
     if cell.eval_limit:
         cmd += ["--eval-limit", str(cell.eval_limit)]
+    # The sandbox's resource limits: every executor runs this command, so a grid's limits reach each cell.
+    if cell.cpus is not None:
+        cmd += ["--cpus", str(cell.cpus)]
+    if cell.memory_gb is not None:
+        cmd += ["--memory-gb", str(cell.memory_gb)]
+    cmd += ["--pids-limit", str(cell.pids_limit or 0)]  # 0: no limit
     return cmd
 
 

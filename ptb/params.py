@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -22,6 +23,25 @@ from ptb import paths
 
 class ParamError(ValueError):
     """Bad parameters: the message is one line naming the file and the key."""
+
+
+# A cell's budget: above 10 days it is a typo (1.0e+9 h puts the deadline 100,000 years out).
+MAX_HOURS = 240.0
+# Placeholders ptb fills in an agent's command (cell.agent_command); ptb.reprompt fills {message}.
+PLACEHOLDERS = ("prompt", "prompt_file", "base_model", "instruct_model", "model_id", "benchmark", "hours", "python",
+                "message")
+
+
+def check_hours(v: float) -> float:
+    if not math.isfinite(v) or not 0 < v <= MAX_HOURS:
+        raise ValueError(f"must be a number of hours in (0, {MAX_HOURS:g}]")
+    return float(v)
+
+
+def short(value: object, limit: int = 80) -> str:
+    """repr(value), cut to LIMIT characters: a 10 MB value must not fill the error line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class _Strict(BaseModel):
@@ -59,16 +79,35 @@ class Grid(_Strict):
     @field_validator("experiment")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v):
-            raise ValueError("must be letters, digits, '.', '_' or '-'")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", v):
+            raise ValueError("must be 1 to 100 letters, digits, '.', '_' or '-'")
         return v
 
     @field_validator("hours")
     @classmethod
     def _hours(cls, v: float) -> float:
-        if v <= 0:
-            raise ValueError("must be > 0")
-        return float(v)
+        return check_hours(v)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if any(s < 0 for s in v):
+            raise ValueError("seeds must be >= 0")
+        return v
+
+    @field_validator("eval_limit", "cpus", "memory_gb")
+    @classmethod
+    def _positive(cls, v: float | None) -> float | None:
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ValueError("must be > 0 (or null: none)")
+        return v
+
+    @field_validator("pids_limit")
+    @classmethod
+    def _pids(cls, v: int | None) -> int | None:
+        if v is not None and v < 0:
+            raise ValueError("must be >= 0 (0 or null: no limit)")
+        return v or None
 
 
 class AgentDef(_Strict):
@@ -76,7 +115,9 @@ class AgentDef(_Strict):
 
     `command` placeholders: {prompt} (the task text), {prompt_file}, {base_model} (path),
     {instruct_model} (path; only agents that need it), {model_id}, {benchmark}, {hours},
-    {python} (the interpreter that has ptb installed).
+    {python} (the interpreter that has ptb installed), {message} (ptb.reprompt's), and the
+    names in `vars`. Any other {name} is an error at load (a typo would run as literal text);
+    shell variables are written ${NAME}.
     """
 
     name: str
@@ -146,18 +187,44 @@ def _one_line(err: ValidationError, where: str) -> ParamError:
         return ParamError(f"{where}: unknown key '{key}'")
     if e["type"] == "missing":
         return ParamError(f"{where}: missing key '{key}'")
-    return ParamError(f"{where}: key '{key}': {e['msg']} (got {e.get('input')!r})")
+    msg = e["msg"].removeprefix("Value error, ")
+    return ParamError(f"{where}: key '{key}': {msg} (got {short(e.get('input'))})")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice (PyYAML keeps the last one, silently)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+    seen: set = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {short(key)} appears twice; keep one",
+                                                    key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
 
 
 def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise ParamError(f"{path}: no such file")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text())
+        text = raw.decode("utf-8")
+        if "\0" in text:
+            raise UnicodeDecodeError("utf-8", raw, text.index("\0"), text.index("\0") + 1, "NUL byte")
+    except UnicodeDecodeError as e:
+        raise ParamError(f"{path}: not a YAML text file (binary data at byte {e.start}); give a grid or agent YAML") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" (line {mark.line + 1})" if mark else ""
-        raise ParamError(f"{path}: malformed YAML{at}: {getattr(e, 'problem', e)}") from None
+        raise ParamError(f"{path}: malformed YAML{at}: {getattr(e, 'problem', None) or e}") from None
     if not isinstance(data, dict):
         raise ParamError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
     return data
@@ -186,8 +253,8 @@ def load_agent(spec: str) -> AgentDef:
     name, overrides = split_variant(spec)
     found = [d / f"{name}.yaml" for d in agent_dirs() if (d / f"{name}.yaml").is_file()]
     if not found:
-        raise ParamError(f"unknown agent '{name}' (known: {', '.join(agent_names())}; "
-                         f"add {paths.AGENTS / (name + '.yaml')})")
+        raise ParamError(f"unknown agent {short(name)} (known: {', '.join(agent_names())}; "
+                         f"add {short(str(paths.AGENTS / (name + '.yaml')), 200)})")
     path = found[0]
     try:
         agent = AgentDef.model_validate(_read_yaml(path))
@@ -195,6 +262,12 @@ def load_agent(spec: str) -> AgentDef:
         raise _one_line(e, str(path)) from None
     if agent.name != name:
         raise ParamError(f"{path}: key 'name': '{agent.name}' differs from the file name '{name}'")
+    known = (*PLACEHOLDERS, *agent.vars)
+    for part in agent.command:
+        for m in re.finditer(r"(?<!\$)\{([A-Za-z_]\w*)\}", part):
+            if m.group(1) not in known:
+                raise ParamError(f"{path}: key 'command': unknown placeholder '{{{m.group(1)}}}' (known: "
+                                 f"{', '.join('{' + k + '}' for k in known)}; shell variables: ${{NAME}})")
     unknown = sorted(set(overrides) - set(agent.vars))
     if unknown:
         raise ParamError(f"agent '{spec}': unknown variable '{unknown[0]}' (known: {', '.join(agent.vars) or 'none'})")
@@ -211,38 +284,46 @@ def load_agent(spec: str) -> AgentDef:
 def check_model(model: str, where: str = "") -> None:
     from ptb.models import is_known_model
 
-    if not is_known_model(model):
+    try:
+        known = is_known_model(model)
+    except OSError:  # a name too long for a path
+        known = False
+    if not known:
         raise ParamError(
-            f"{where}unknown model '{model}': give a Hugging Face id (org/name), "
+            f"{where}unknown model {short(model)}: give a Hugging Face id (org/name), "
             "an existing local model folder, or 'tiny-qwen3'"
         )
 
 
-def check_names(grid: Grid | Cell, where: str) -> None:
+def check_names(grid: Grid | Cell, where: str = "") -> None:
+    """Every agent, benchmark and model named exists. Errors name the grid file and its key,
+    or for a cell (`ptb run`) the command-line flag."""
     from ptb.benchmarks import BENCHMARKS
+    from ptb.models import INSTRUCT
 
-    agents = grid.agents if isinstance(grid, Grid) else [grid.agent]
-    benchmarks = grid.benchmarks if isinstance(grid, Grid) else [grid.benchmark]
-    models = grid.models if isinstance(grid, Grid) else [grid.model]
-    for key, values in (("agents", agents), ("benchmarks", benchmarks), ("models", models)):
-        if isinstance(grid, Grid) and not values:
-            raise ParamError(f"{where}: key '{key}': empty list")
+    if isinstance(grid, Grid):
+        agents, benchmarks, models = grid.agents, grid.benchmarks, grid.models
+        key = {k: f"{where}: key '{k}': " for k in ("agents", "benchmarks", "models")}
+        for k, values in (("agents", agents), ("benchmarks", benchmarks), ("models", models)):
+            if not values:
+                raise ParamError(f"{key[k]}empty list")
+    else:
+        agents, benchmarks, models = [grid.agent], [grid.benchmark], [grid.model]
+        key = {"agents": "--agent: ", "benchmarks": "--benchmark: ", "models": "--model: "}
     for a in agents:
         if split_variant(a)[0] not in agent_names():
-            raise ParamError(f"{where}: key 'agents': unknown agent '{a}' (known: {', '.join(agent_names())})")
+            raise ParamError(f"{key['agents']}unknown agent {short(a)} (known: {', '.join(agent_names())})")
         load_agent(a)
     for b in benchmarks:
         if b not in BENCHMARKS:
-            raise ParamError(f"{where}: key 'benchmarks': unknown benchmark '{b}' (known: {', '.join(BENCHMARKS)})")
+            raise ParamError(f"{key['benchmarks']}unknown benchmark {short(b)} (known: {', '.join(BENCHMARKS)})")
     for m in models:
-        check_model(m, f"{where}: key 'models': ")
-    from ptb.models import INSTRUCT
-
+        check_model(m, key["models"])
     for a in agents:
         if load_agent(a).needs_instruct_model:
             for m in models:
                 if m not in INSTRUCT:
-                    raise ParamError(f"{where}: agent '{a}' needs an official instruct model, and '{m}' has none "
+                    raise ParamError(f"{key['agents']}agent '{a}' needs an official instruct model, and '{m}' has none "
                                      f"(known: {', '.join(INSTRUCT)})")
 
 

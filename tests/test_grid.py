@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 
 from conftest import ROOT, survivors
+from ptb.paths import CellPaths
 
 
-def grid_file(tmp_path: Path, agent: str, seeds: list[int], experiment: str) -> Path:
+def grid_file(tmp_path: Path, agent: str, seeds: list[int], experiment: str, extra: str = "") -> Path:
     p = tmp_path / "grid.yaml"
     p.write_text(f"experiment: {experiment}\nagents: [{agent}]\nmodels: [tiny-qwen3]\nbenchmarks: [arith]\n"
-                 f"seeds: {seeds}\nhours: 0.02\neval_limit: 10\nengine: transformers\n")
+                 f"seeds: {seeds}\nhours: 0.02\neval_limit: 10\nengine: transformers\n{extra}")
     return p
 
 
@@ -55,11 +56,11 @@ def test_grid_killed_mid_way_resumes_only_missing_cells(tmp_path, make_agent, ti
     assert not (attempts[0] / "result.json").exists()
 
 
-def test_one_cell_per_gpu_at_once_each_pinned_to_its_gpu(tmp_path, make_agent, tiny_model):
+def test_one_cell_per_gpu_at_once_each_pinned_to_its_gpu_with_the_grid_limits(tmp_path, make_agent, tiny_model):
     # Two (fake) GPU indices: the executor runs two cells at once, one per GPU.
     make_agent("gpu-reporter", 'echo "$CUDA_VISIBLE_DEVICES $(date +%s.%N)" > gpu.txt; sleep 3; '
                                'date +%s.%N >> gpu.txt; cp -r "$1" final_model')
-    grid = grid_file(tmp_path, "gpu-reporter", [0, 1], "gpus")
+    grid = grid_file(tmp_path, "gpu-reporter", [0, 1], "gpus", "cpus: 1.5\nmemory_gb: 3\npids_limit: 0\n")
     res = subprocess.run([sys.executable, "-m", "ptb", "grid", grid, "--out", tmp_path / "out"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300,
                          env={**os.environ, "CUDA_VISIBLE_DEVICES": "0,1"})
@@ -72,6 +73,9 @@ def test_one_cell_per_gpu_at_once_each_pinned_to_its_gpu(tmp_path, make_agent, t
         gpu, start = first.split()
         seen.append((gpu, float(start), float(end)))
         assert json.loads((cell / "result.json").read_text())["gpus"] == [gpu]
+        # The grid's sandbox limits reached the cell (pids_limit 0: no limit).
+        limits = json.loads(CellPaths(cell).cell_json.read_text())
+        assert (limits["cpus"], limits["memory_gb"], limits["pids_limit"]) == (1.5, 3, None)
     assert sorted(g for g, _, _ in seen) == ["0", "1"]
     (_, s0, e0), (_, s1, e1) = seen
     assert s0 < e1 and s1 < e0  # the two agents ran at the same time

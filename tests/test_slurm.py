@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, ptb, survivors
+from ptb.paths import CellPaths
 
 CELL = "{agent}__tiny-qwen3__arith__s{seed}"
 
@@ -90,7 +91,7 @@ def test_each_job_sees_only_its_own_gpu_and_the_grid_options(tmp_path, slurm_clu
     make_agent("gpuprobe", 'echo "$CUDA_VISIBLE_DEVICES" > seen_gpus; sleep 3; cp -r "$1" final_model')
     experiment = f"gpus{time.time_ns() % 10**6}"
     grid = grid_file(tmp_path, "gpuprobe", [0, 1], experiment, slurm_partition="debug",
-                     slurm_extra=["--comment=ptb-test"], slurm_eval_minutes=30)
+                     slurm_extra=["--comment=ptb-test"], slurm_eval_minutes=30, cpus=1.5, memory_gb=3, pids_limit=777)
     res = ptb("grid", grid, "--out", tmp_path / "out", timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
     exp = tmp_path / "out" / experiment
@@ -101,6 +102,8 @@ def test_each_job_sees_only_its_own_gpu_and_the_grid_options(tmp_path, slurm_clu
         assert result["status"] == "ok"
         seen.append((cell / "task/seen_gpus").read_text().strip())
         assert result["gpus"] == [seen[-1]]
+        limits = json.loads(CellPaths(cell).cell_json.read_text())  # the grid's sandbox limits reached the cell
+        assert (limits["cpus"], limits["memory_gb"], limits["pids_limit"]) == (1.5, 3, 777)
     assert sorted(seen) == ["0", "1"]
     record = json.loads((exp / ".slurm/jobs.json").read_text())
     ids = [record["jobs"][CELL.format(agent="gpuprobe", seed=s)][0]["job_id"] for s in (0, 1)]
