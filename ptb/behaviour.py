@@ -5,11 +5,14 @@ resource, then acts on it or stops itself).
 
 Definitions (the same for the four CLI formats):
 - a turn is a stretch of the agent's own events (messages, thinking, tool calls) between
-  tool results or other input: one model response;
+  tool results or other input (a user message, a new invocation): one model response;
+  usage, error and system events in between are neither;
 - tool calls are sorted into kinds by tool name (TOOL_KINDS); a name not listed is "other";
 - a training run is a shell call that launches a trainer (accelerate/torchrun/deepspeed, or
   `python X.py` where X is a training script: its code names a training method, or its name
-  says train/sft/grpo/...); its minute is the time from the agent's start;
+  says train/sft/grpo/...); its minute is the time from the agent's start; a tool input
+  stored as JSON (`{"command": "python train.py"}`) is searched as its command;
+- a tool call lasts from its start to its result (tool_min sums them);
 - a training script is a file the agent wrote whose code names a training method; versions
   count the writes to training scripts seen in the trace (edit tools, shell redirections);
 - minutes come from the event's own time stamp, else from when ptb received its line.
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shlex
 from collections import Counter
 from pathlib import Path
 
@@ -48,6 +52,7 @@ TRAINING_NAME = re.compile(r"train|sft|grpo|dpo|ppo|orpo|kto|finetun|fine_tun|di
 LAUNCHER = re.compile(r"\b(?:accelerate\s+launch|torchrun|deepspeed|llamafactory-cli\s+train|tune\s+run|axolotl\s+train)\b")
 PYTHON_SCRIPT = re.compile(r"\bpython[\d.]*\s+(?:-u\s+)?([\w./-]+\.py)\b")
 WRITTEN_PATH = re.compile(r'"(?:file_path|filePath|path|absolute_path)"\s*:\s*"([^"]+)"')
+SHELL_C = re.compile(r"(?:/usr)?(?:/bin/)?(?:ba|z)?sh\s+-l?c\s")
 SHELL_WRITE = re.compile(r"(?:>>?|\btee\s+(?:-a\s+)?)\s*['\"]?([\w./-]+\.py)\b")
 
 
@@ -67,14 +72,39 @@ def tool_kind(name: str | None) -> str:
     return next((kind for kind, names in TOOL_KINDS.items() if name in names), "other")
 
 
+def _is_input(e: dict) -> bool:
+    """What the agent is given: a tool's result, a user message, a new invocation."""
+    return e["type"] in ("tool_result", "system") or (e["type"] == "message" and e.get("role") == "user") or \
+        (e["type"] == "text" and e["text"].startswith(REPROMPT_MARKER))
+
+
 def turns(events: list[dict]) -> int:
     """Stretches of the agent's own events between tool results or other input."""
     count, inside = 0, False
     for e in events:
-        mine = e["type"] in AGENT_EVENTS and e.get("role") in ("assistant", None)
-        count += mine and not inside
-        inside = mine
+        if e["type"] in AGENT_EVENTS and e.get("role") in ("assistant", None):
+            count += not inside
+            inside = True
+        elif _is_input(e):
+            inside = False
     return count
+
+
+def command_of(text: str) -> str:
+    """A tool call's command: the `command` (or `cmd`) of a JSON input, the script of a
+    quoted `bash -lc '...'` (codex), else the text itself."""
+    if SHELL_C.match(text):
+        try:
+            return shlex.split(text)[2]
+        except (ValueError, IndexError):
+            return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict):
+        value = value.get("command", value.get("cmd", text))
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _training_scripts(code: dict[str, str]) -> set[str]:
@@ -89,7 +119,8 @@ def _writes(events: list[dict]) -> list[tuple[str, str]]:
         if e["type"] != "tool_call":
             continue
         kind = tool_kind(e.get("tool"))
-        names = WRITTEN_PATH.findall(e["text"]) if kind == "edit" else SHELL_WRITE.findall(e["text"]) if kind == "shell" else []
+        names = WRITTEN_PATH.findall(e["text"]) if kind == "edit" else \
+            SHELL_WRITE.findall(command_of(e["text"])) if kind == "shell" else []
         found += [(Path(n).name, e["text"]) for n in names]
     return found
 
@@ -130,7 +161,9 @@ def profile(cell_dir: str | Path) -> dict:
     scripts = _training_scripts(code)
     scripts |= {name for name, text in writes
                 if set(analysis.methods_in({name: text})) & set(analysis.TRAINING_METHODS)}
-    launches = [e for e in calls if tool_kind(e.get("tool")) == "shell" and _is_training_launch(e["text"], scripts)]
+    launches = [e for e in calls
+                if tool_kind(e.get("tool")) == "shell" and _is_training_launch(command_of(e["text"]), scripts)]
+    spans = [e["t_end"] - e["t"] for e in calls if e.get("t") is not None and e.get("t_end") is not None]
     evals = analysis.eval_calls(cell_dir)
     hours = result.get("hours", cell.get("hours"))
     used = result.get("time_taken_s")
@@ -138,6 +171,7 @@ def profile(cell_dir: str | Path) -> dict:
         "agent": result.get("agent", cell.get("agent")), "cell": Path(cell_dir).name,
         "model": result.get("model", cell.get("model")), "benchmark": result.get("benchmark", cell.get("benchmark")),
         "events": len(events), "turns": turns(events), "tool_calls": len(calls),
+        "tool_min": round(sum(spans) / 60, 1) if spans else math.nan,
         **{kind: kinds.get(kind, 0) for kind in KINDS},
         "eval_calls": len(evals),
         "first_eval_min": evals.minute.min() if len(evals) else math.nan,
@@ -298,10 +332,11 @@ def near_misses(cell_dir: str | Path, events: list[dict] | None = None) -> pd.Da
     rows, open_mentions = [], set()
     for pos, e in enumerate(mine):
         is_call = e["type"] == "tool_call"
+        text = command_of(e["text"]) if is_call else e["text"]
         if is_call:
             open_mentions = set()
         for category, (said, done) in patterns.items():
-            m = (done if is_call else said).search(e["text"])
+            m = (done if is_call else said).search(text)
             if m is None or (not is_call and category in open_mentions):
                 continue
             if not is_call:
@@ -310,7 +345,7 @@ def near_misses(cell_dir: str | Path, events: list[dict] | None = None) -> pd.Da
             following = next((x for x in mine[pos + 1:] if x["type"] == "tool_call"), None)
             rows.append({"event": e["i"], "minute": minutes_from(start, e.get("t")), "category": category,
                          "where": "tool call" if is_call else ("thinking" if e.get("tool") == "thinking" else "message"),
-                         "excerpt": _excerpt(e["text"], m), "outcome": outcome, "action_event": action,
+                         "excerpt": _excerpt(text, m), "outcome": outcome, "action_event": action,
                          "next": f"{following.get('tool') or 'tool'}: {' '.join(following['text'].split())[:160]}"
                          if following and not is_call else ""})
     return pd.DataFrame(rows, columns=cols)
@@ -321,7 +356,7 @@ def _what_next(after: list[dict], done: re.Pattern, said: str) -> tuple[str, int
     for e in after:
         if e["type"] == "tool_call":
             calls += 1
-            if done.search(e["text"]):
+            if done.search(command_of(e["text"])):
                 return "acted", e["i"]
             if calls >= LOOKAHEAD_CALLS:
                 break

@@ -47,8 +47,9 @@ class AgentOutcome:
     timed_out: bool
     time_taken_s: float
     infra_error: str | None = None
-    cost_usd: float | None = None  # as the agent's trace reports it, else its tokens at the agent's prices
+    cost_usd: float | None = None  # its tokens at the agent's prices, else as the agent's trace reports it
     error: str | None = None  # the agent's own last error line, when it exited non-zero
+    usage: dict | None = None  # the normalised tokens and cost (ptb.traces.usage)
 
 
 @dataclass(frozen=True)
@@ -153,11 +154,12 @@ def run_agent(run: CellRun) -> AgentOutcome:
         outcome = AgentOutcome(None, False, 0.0, infra_error=str(e))
     else:
         credentials.remove(tokens)
-        summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent)
+        summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent, run.agent.vars)
         traces.scrub(run.paths.task, spec.secrets)  # the CLIs' own session logs live in the task folder
-        cost = summary["cost_usd"] if summary["cost_usd"] is not None else traces.priced(summary, run.agent.vars)
+        used = {k: summary[k] for k in traces.USAGE}
         error = last_error_line(run.paths.agent, spec.stderr, spec.stdout) if done.exit_code not in (0, None) else None
-        outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2), cost_usd=cost, error=error)
+        outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2), cost_usd=used["cost_usd"],
+                               error=error, usage=used)
     return _record(run, outcome)
 
 
@@ -302,6 +304,7 @@ def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: 
         "time_taken_s": agent.time_taken_s,
         "integrity": verdict,
         "cost_usd": agent.cost_usd,
+        "usage": agent.usage,
         "agent_exit_code": agent.exit_code,
         "sandbox": c.sandbox, "engine": c.engine, "gpus": list(run.gpus), "eval_limit": c.eval_limit,
         "eval_attempts": ev.attempts,

@@ -184,8 +184,12 @@ def trace_summary(r: dict) -> dict:
 
 
 def tokens_of(r: dict) -> float | None:
-    """Tokens the agent used, where its scaffold reported them: input + output tokens from
-    result.json, else from the trace's totals."""
+    """Tokens the agent used, where its scaffold reported them: the usage record's total
+    (input, cached input and output; ptb.traces.usage), else input + output tokens from
+    result.json or the trace's totals (older results)."""
+    for source in (r.get("usage") or {}, trace_summary(r)):
+        if source.get("total_tokens") is not None:
+            return float(source["total_tokens"])
     for source in (r, trace_summary(r)):
         parts = [source.get(k) for k in ("input_tokens", "output_tokens")]
         if any(p is not None for p in parts):

@@ -6,6 +6,7 @@ definitions live in parameters/agents/<name>.yaml (see `AgentDef`).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -165,7 +166,8 @@ class Cell:
 
     @property
     def name(self) -> str:
-        return f"{self.agent}__{model_slug(self.model)}__{self.benchmark}__s{self.seed}"
+        """One folder name; cell.json holds the full agent variant."""
+        return f"{agent_slug(self.agent)}__{model_slug(self.model)}__{self.benchmark}__s{self.seed}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -177,6 +179,19 @@ class Cell:
 
 def model_slug(model: str) -> str:
     return Path(model.rstrip("/")).name
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=@,+-]{0,99}")
+
+
+def agent_slug(spec: str) -> str:
+    """The agent variant as it is where that is a safe folder name ("codex@effort=low"), else
+    the agent's name and a short hash of the variant: a value may be a path or URL
+    ("claude-code@bin=/opt/x/claude"), which would nest folders or reach out of the experiment."""
+    if SAFE_NAME.fullmatch(spec):
+        return spec
+    name = split_variant(spec)[0]
+    return f"{name if SAFE_NAME.fullmatch(name) else 'agent'}@{hashlib.sha256(spec.encode()).hexdigest()[:10]}"
 
 
 def _one_line(err: ValidationError, where: str) -> ParamError:
@@ -268,12 +283,12 @@ def load_agent(spec: str) -> AgentDef:
             if m.group(1) not in known:
                 raise ParamError(f"{path}: key 'command': unknown placeholder '{{{m.group(1)}}}' (known: "
                                  f"{', '.join('{' + k + '}' for k in known)}; shell variables: ${{NAME}})")
-    unknown = sorted(set(overrides) - set(agent.vars))
+    from ptb.traces import PRICES
+
+    unknown = sorted(set(overrides) - set(agent.vars) - set(PRICES))  # every agent takes token prices
     if unknown:
         raise ParamError(f"agent '{spec}': unknown variable '{unknown[0]}' (known: {', '.join(agent.vars) or 'none'})")
     agent = agent.model_copy(update={"vars": {**agent.vars, **overrides}}) if overrides else agent
-    from ptb.traces import PRICES
-
     for key in PRICES:  # token prices (ptb.traces.priced)
         value = agent.vars.get(key, "")
         if value and not re.fullmatch(r"\d+(\.\d*)?|\.\d+", value):

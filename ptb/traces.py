@@ -6,10 +6,13 @@ ever holds a granted key or anything shaped like an API key, and every format ha
 
 `normalise(fmt, stdout)` turns an agent's raw output into events, one JSON object per
 line in `trace.jsonl`:
-    {"i": 0, "t": <epoch s or null>, "type": "message"|"tool_call"|"tool_result"|"usage"|"error"|"text",
-     "role": "assistant"|"user"|"system"|null, "text": str, "tool": str|null, "id": str|null,
-     "input_tokens": int|null, "output_tokens": int|null, "cost_usd": float|null}
-and `transcript.md` renders them for reading. Formats (an agent definition's `trace:`):
+    {"i": 0, "t": <epoch s or null>, "type": "message"|"tool_call"|"tool_result"|"usage"|"result"|"error"|
+     "system"|"text", "role": "assistant"|"user"|"system"|null, "text": str, "tool": str|null,
+     "id": str|null, "t_end": <a tool call's end, epoch s, or null>, "input_tokens", "cache_read_tokens",
+     "cache_write_tokens", "output_tokens", "reasoning_tokens": int|null, "cost_usd": float|null}
+and `transcript.md` renders them for reading. `usage` is one model response's figures,
+`result` an invocation's totals as the CLI states them; `usage(events)` makes the run's
+record from both, the same for every format. Formats (an agent definition's `trace:`):
 plain (each line is text), claude-stream-json (claude -p --output-format stream-json),
 codex-json (codex exec --json), gemini-stream-json (gemini --output-format stream-json),
 opencode-json (opencode run --format json).
@@ -22,6 +25,8 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from ptb.reprompt import MARKER as REPROMPT_MARKER
 
 # Shapes of well-known credentials: provider API keys, hub and forge tokens, cloud keys.
 KEY_LIKE = re.compile(
@@ -87,11 +92,13 @@ class LineLog:
         self._times.close()
 
 
+TOKENS = ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens", "reasoning_tokens")
+
+
 def _event(kind: str, text: str = "", role: str | None = None, t: float | None = None, tool: str | None = None,
-           id: str | None = None, input_tokens: int | None = None, output_tokens: int | None = None,
-           cost_usd: float | None = None) -> dict:
-    return {"t": t, "type": kind, "role": role, "text": text, "tool": tool, "id": id,
-            "input_tokens": input_tokens, "output_tokens": output_tokens, "cost_usd": cost_usd}
+           id: str | None = None, t_end: float | None = None, cost_usd: float | None = None, **tokens) -> dict:
+    return {"t": t, "type": kind, "role": role, "text": text, "tool": tool, "id": id, "t_end": t_end,
+            **{k: tokens.get(k) for k in TOKENS}, "cost_usd": cost_usd}
 
 
 def _as_text(value) -> str:
@@ -116,7 +123,17 @@ def _seconds(value) -> float | None:
     return None
 
 
-def _claude(e: dict) -> Iterator[dict]:
+def _minus(a, b):
+    """a - b for token counts where b is part of a; None where a is unknown."""
+    return None if a is None else max(0, a - (b or 0))
+
+
+def _plus(*values):
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _claude(e: dict, state: dict) -> Iterator[dict]:
     kind, t = e.get("type"), _seconds(e.get("timestamp"))
     if kind in ("assistant", "user"):
         message = e.get("message", {})
@@ -133,73 +150,136 @@ def _claude(e: dict) -> Iterator[dict]:
                 yield _event("tool_result", _as_text(block.get("content", "")), "user", t, id=block.get("tool_use_id"))
         usage = message.get("usage") if kind == "assistant" else None
         if usage:
-            yield _event("usage", role="assistant", t=t, input_tokens=usage.get("input_tokens"),
-                         output_tokens=usage.get("output_tokens"))
+            # One line per content block, each repeating the response's usage as it stood when the
+            # response began: its output count is a placeholder until the response has a stop_reason.
+            final = message.get("stop_reason") is not None
+            yield _event("usage", role="assistant", t=t, id=message.get("id"), input_tokens=usage.get("input_tokens"),
+                         cache_read_tokens=usage.get("cache_read_input_tokens"),
+                         cache_write_tokens=usage.get("cache_creation_input_tokens"),
+                         output_tokens=usage.get("output_tokens") if final else None)
     elif kind == "result":
-        usage = e.get("usage") or {}
-        yield _event("result", _as_text(e.get("result", "")), "assistant", t, input_tokens=usage.get("input_tokens"),
-                     output_tokens=usage.get("output_tokens"), cost_usd=e.get("total_cost_usd"))
+        # model_usage_since_last_result: every call this process made since its previous result
+        # (subagents included); total_cost_usd and modelUsage carry the earlier turns of a
+        # resumed session, so they would count a re-prompted run twice.
+        since = e.get("model_usage_since_last_result")
+        if isinstance(since, dict):
+            models = since.values()
+
+            def total(key: str):
+                return _plus(*(m.get(key) for m in models))
+            tokens = {"input_tokens": total("inputTokens"), "cache_read_tokens": total("cacheReadInputTokens"),
+                      "cache_write_tokens": total("cacheCreationInputTokens"), "output_tokens": total("outputTokens"),
+                      "reasoning_tokens": total("thinkingTokens")}  # thinking is counted inside outputTokens
+            cost = total("costUSD")
+        else:  # versions without it: the main loop's usage
+            usage = e.get("usage") or {}
+            tokens = {"input_tokens": usage.get("input_tokens"), "cache_read_tokens": usage.get("cache_read_input_tokens"),
+                      "cache_write_tokens": usage.get("cache_creation_input_tokens"),
+                      "output_tokens": usage.get("output_tokens")}
+            cost = e.get("total_cost_usd")
+        yield _event("result", _as_text(e.get("result", "")), "assistant", t, cost_usd=cost, **tokens)
+    elif kind == "system" and e.get("subtype") == "api_retry":  # a failed request it will retry
+        yield _event("error", f"api_retry {e.get('attempt')}/{e.get('max_retries')}: {e.get('error')} "
+                              f"(HTTP {e.get('error_status')})", "system", t)
     elif kind == "system":
         yield _event("system", f"{e.get('subtype', '')} model={e.get('model', '')}", "system", t)
 
 
-def _codex(e: dict) -> Iterator[dict]:
+CODEX_TOOLS = ("command_execution", "file_change", "mcp_tool_call", "web_search", "todo_list")
+
+
+def _codex(e: dict, state: dict) -> Iterator[dict]:
     kind, t = e.get("type"), _seconds(e.get("timestamp"))
     item = e.get("item") or {}
+    it = item.get("type") or item.get("item_type")
+    if it in CODEX_TOOLS and kind in ("item.started", "item.completed") and item.get("id") not in state:
+        state[item.get("id")] = True  # the call when it starts; its result when it completes
+        text = item.get("command", "") if it == "command_execution" else \
+            _as_text({k: v for k, v in item.items() if k not in ("id", "type", "status")})
+        yield _event("tool_call", text, "assistant", t, "shell" if it == "command_execution" else it, item.get("id"))
     if kind == "item.completed":
-        it = item.get("type") or item.get("item_type")
         if it == "agent_message":
             yield _event("message", item.get("text", ""), "assistant", t)
         elif it == "reasoning":
             yield _event("message", item.get("text", ""), "assistant", t, tool="thinking")
         elif it == "command_execution":
-            yield _event("tool_call", item.get("command", ""), "assistant", t, "shell", item.get("id"))
             yield _event("tool_result", item.get("aggregated_output", ""), "user", t, "shell", item.get("id"))
-        elif it in ("file_change", "mcp_tool_call", "web_search", "todo_list"):
-            yield _event("tool_call", _as_text({k: v for k, v in item.items() if k not in ("id", "type")}),
-                         "assistant", t, it, item.get("id"))
+        elif it in CODEX_TOOLS:
+            yield _event("tool_result", item.get("status", "completed"), "user", t, it, item.get("id"))
         elif it == "error":
             yield _event("error", item.get("message", ""), t=t)
     elif kind == "turn.completed":
-        usage = e.get("usage") or {}
-        yield _event("usage", t=t, input_tokens=usage.get("input_tokens"), output_tokens=usage.get("output_tokens"))
+        # OpenAI's counts: input includes the cached input, output includes the reasoning.
+        u = e.get("usage") or {}
+        cached = u.get("cached_input_tokens")
+        yield _event("usage", t=t, input_tokens=_minus(u.get("input_tokens"), _plus(cached, u.get("cache_write_input_tokens"))),
+                     cache_read_tokens=cached, cache_write_tokens=u.get("cache_write_input_tokens", 0),
+                     output_tokens=u.get("output_tokens"), reasoning_tokens=u.get("reasoning_output_tokens"))
+    elif kind == "thread.started":
+        yield _event("system", f"init thread={e.get('thread_id', '')}", "system", t)
     elif kind in ("turn.failed", "error"):
         yield _event("error", _as_text(e.get("error") or e.get("message", "")), t=t)
 
 
-def _gemini(e: dict) -> Iterator[dict]:
+def _gemini(e: dict, state: dict) -> Iterator[dict]:
     kind, t = e.get("type"), _seconds(e.get("timestamp"))
-    if kind == "message":
-        yield _event("message", _as_text(e.get("content", "")), e.get("role"), t)
+    streamed, last = kind == "message" and e.get("delta") and e.get("role") == "assistant", state.pop("delta", None)
+    if streamed and last is not None:  # the next part of the message being streamed
+        last["text"] += _as_text(e.get("content", ""))
+        state["delta"] = last
+    elif kind == "message":
+        message = _event("message", _as_text(e.get("content", "")), e.get("role"), t)
+        if streamed:
+            state["delta"] = message
+        yield message
     elif kind == "tool_use":
         yield _event("tool_call", _as_text(e.get("parameters", {})), "assistant", t, e.get("tool_name"), e.get("tool_id"))
     elif kind == "tool_result":
         yield _event("tool_result", _as_text(e.get("output", e.get("error", ""))), "user", t, id=e.get("tool_id"))
     elif kind == "result":
-        stats = e.get("stats") or {}
-        yield _event("result", e.get("status", ""), t=t, input_tokens=stats.get("input_tokens"),
-                     output_tokens=stats.get("output_tokens"))
+        # The process's totals. Gemini's counts: input_tokens (the prompt) includes the cached
+        # input; output_tokens (candidates) leaves out the thoughts, which total_tokens holds.
+        s = e.get("stats") or {}
+        prompt, out, total = s.get("input_tokens"), s.get("output_tokens"), s.get("total_tokens")
+        thoughts = _minus(total, _plus(prompt, out)) if None not in (total, prompt, out) else None
+        yield _event("result", e.get("status", ""), t=t, input_tokens=_minus(prompt, s.get("cached")),
+                     cache_read_tokens=s.get("cached", 0 if prompt is not None else None),
+                     cache_write_tokens=0 if prompt is not None else None,  # Gemini's API states no cache writes
+                     output_tokens=_plus(out, thoughts), reasoning_tokens=thoughts)
+        if e.get("status") == "error":
+            yield _event("error", _as_text((e.get("error") or {}).get("message", "")), t=t)
     elif kind == "error":
         yield _event("error", _as_text(e.get("message", "")), t=t)
     elif kind == "init":
-        yield _event("system", f"model={e.get('model', '')}", "system", t)
+        yield _event("system", f"init model={e.get('model', '')}", "system", t)
 
 
-def _opencode(e: dict) -> Iterator[dict]:
+def _opencode(e: dict, state: dict) -> Iterator[dict]:
     kind, t = e.get("type"), _seconds(e.get("timestamp"))
     part = e.get("part") or {}
     if kind == "text":
         yield _event("message", part.get("text", ""), "assistant", t)
+    elif kind == "reasoning":
+        yield _event("message", part.get("text", ""), "assistant", t, tool="thinking")
     elif kind == "tool_use":
-        state = part.get("state") or {}
-        yield _event("tool_call", _as_text(state.get("input", {})), "assistant", t, part.get("tool"), part.get("callID"))
-        yield _event("tool_result", _as_text(state.get("output", "")), "user", t, part.get("tool"), part.get("callID"))
+        state_ = part.get("state") or {}
+        times = state_.get("time") or {}
+        start, end = _seconds(times.get("start")), _seconds(times.get("end"))
+        out = state_.get("output", state_.get("error", ""))
+        yield _event("tool_call", _as_text(state_.get("input", {})), "assistant", start or t, part.get("tool"),
+                     part.get("callID"), t_end=end)
+        yield _event("tool_result", _as_text(out), "user", end or t, part.get("tool"), part.get("callID"))
     elif kind == "step_finish":
-        tokens = part.get("tokens") or {}
-        yield _event("usage", t=t, input_tokens=tokens.get("input"), output_tokens=tokens.get("output"),
-                     cost_usd=part.get("cost"))
+        # One model response. opencode's input leaves out the cached input, its output the reasoning.
+        tok = part.get("tokens") or {}
+        cache = tok.get("cache") or {}
+        yield _event("usage", t=t, id=part.get("id"), input_tokens=tok.get("input"), cache_read_tokens=cache.get("read"),
+                     cache_write_tokens=cache.get("write"), output_tokens=_plus(tok.get("output"), tok.get("reasoning")),
+                     reasoning_tokens=tok.get("reasoning"), cost_usd=part.get("cost"))
     elif kind == "error":
-        yield _event("error", _as_text(e.get("error", "")), t=t)
+        err = e.get("error")
+        message = err.get("data", {}).get("message") or err.get("name") if isinstance(err, dict) else err
+        yield _event("error", _as_text(message or ""), t=t)
 
 
 PARSERS = {"claude-stream-json": _claude, "codex-json": _codex, "gemini-stream-json": _gemini,
@@ -208,9 +288,10 @@ PARSERS = {"claude-stream-json": _claude, "codex-json": _codex, "gemini-stream-j
 
 def normalise(fmt: str, lines: Iterable[str], times: list[float] | None = None) -> list[dict]:
     """Events from an agent's raw stdout lines; lines that are not JSON events become text.
-    An event without a time stamp of its own gets its line's arrival time from `times`."""
+    An event without a time stamp of its own gets its line's arrival time from `times`; a
+    tool call without an end time gets its result's time."""
     parse = PARSERS.get(fmt)
-    events = []
+    events, state = [], {}
     for n, line in enumerate(lines):
         line = line.rstrip("\n")
         if not line.strip():
@@ -219,11 +300,18 @@ def normalise(fmt: str, lines: Iterable[str], times: list[float] | None = None) 
             raw = json.loads(line) if parse else None
         except json.JSONDecodeError:
             raw = None
-        new = list(parse(raw)) if isinstance(raw, dict) else [_event("text", line)]
+        new = list(parse(raw, state)) if isinstance(raw, dict) else [_event("text", line)]
         if times is not None and n < len(times):
             for e in new:
                 e["t"] = e["t"] if e["t"] is not None else times[n]
         events.extend(new)
+    ends = {}
+    for e in events:
+        if e["type"] == "tool_result" and e["id"] is not None:
+            ends.setdefault(e["id"], e["t"])
+    for e in events:
+        if e["type"] == "tool_call" and e["t_end"] is None:
+            e["t_end"] = ends.get(e["id"])
     return [{"i": i, **e} for i, e in enumerate(events)]
 
 
@@ -234,29 +322,89 @@ def read_times(log: Path) -> list[float] | None:
     return [float(v) for v in path.read_text().split()]
 
 
-def summary(fmt: str, events: list[dict]) -> dict:
-    """Totals for result.json. A final 'result' event (claude) already holds the run's totals."""
-    final = [e for e in events if e["type"] == "result" and (e["cost_usd"], e["input_tokens"]) != (None, None)]
-    counted = final[-1:] if final else [e for e in events if e["type"] == "usage"]
-
-    def total(key: str):
-        values = [e[key] for e in counted if e[key] is not None]
-        return sum(values) if values else None
-
-    return {"format": fmt, "events": len(events), "tool_calls": sum(e["type"] == "tool_call" for e in events),
-            "input_tokens": total("input_tokens"), "output_tokens": total("output_tokens"), "cost_usd": total("cost_usd")}
+# --- usage ------------------------------------------------------------------------------
+# Agent variables: USD per million tokens of uncached input, output (reasoning included),
+# cache reads and cache writes.
+PRICES = ("usd_per_mtok_in", "usd_per_mtok_out", "usd_per_mtok_cache_read", "usd_per_mtok_cache_write")
+PRICED = dict(zip(PRICES, ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")))
+USAGE = (*TOKENS, "total_tokens", "cost_usd", "cost_source", "reported_cost_usd", "complete")  # the record's keys
 
 
-PRICES = ("usd_per_mtok_in", "usd_per_mtok_out")  # agent variables: USD per million input / output tokens
+def _starts_invocation(e: dict) -> bool:
+    """The CLI's first line (or ptb.reprompt's marker before a follow-up): a new process."""
+    return (e["type"] == "system" and e["text"].startswith("init")) or \
+        (e["type"] == "text" and e["text"].startswith(REPROMPT_MARKER))
+
+
+def usage(events: list[dict], prices: dict[str, str] | None = None) -> dict:
+    """The run's tokens and cost, meaning the same for every CLI:
+    input_tokens (uncached), cache_read_tokens, cache_write_tokens, output_tokens (reasoning
+    included), reasoning_tokens, total_tokens (their sum but reasoning), cost_usd with
+    cost_source ("priced" at the agent's prices, else "reported" by the CLI, else null),
+    reported_cost_usd, and complete: false where the run stopped (killed at the deadline)
+    before the CLI stated the totals of every response, so the figures count what the stream
+    showed. A CLI's totals (a `result` event) supersede the per-response usage its
+    invocation showed before; each response counts once however often its usage repeats;
+    the invocations of a re-prompted run add up. None: not known."""
+    counted: list[dict] = []
+    pending: dict = {}  # response id -> figures the invocation's totals have not yet covered
+    complete, open_ = True, False
+
+    def close() -> None:
+        nonlocal complete, open_
+        counted.extend(pending.values())
+        pending.clear()
+        complete, open_ = complete and not open_, False
+
+    for e in events:
+        if _starts_invocation(e):
+            close()
+        elif e["type"] == "result":
+            pending.clear()
+            counted.append(e)
+            open_ = False
+        elif e["type"] == "usage":
+            key = e["id"] if e["id"] is not None else e["i"]
+            seen = pending.get(key, {})
+            pending[key] = {k: max((v for v in (seen.get(k), e[k]) if v is not None), default=None)
+                            for k in (*TOKENS, "cost_usd")}
+            open_ = pending[key]["output_tokens"] is None
+        elif e["type"] in ("tool_call", "tool_result") or (e["type"] == "message" and e["role"] != "user"):
+            open_ = True
+    close()
+    record = {k: _plus(*(c[k] for c in counted)) for k in TOKENS}
+    record["total_tokens"] = _plus(*(record[k] for k in TOKENS if k != "reasoning_tokens"))
+    # A cost of 0 for tokens used is a price the CLI did not know (opencode's unlisted models).
+    costs = [c["cost_usd"] for c in counted
+             if c["cost_usd"] is not None and (c["cost_usd"] > 0 or not any(c[k] for k in TOKENS))]
+    reported = sum(costs) if costs else None
+    at_prices = priced(record, prices or {})
+    record |= {"cost_usd": at_prices if at_prices is not None else reported,
+               "cost_source": "priced" if at_prices is not None else "reported" if reported is not None else None,
+               "reported_cost_usd": reported, "complete": complete}
+    return record
 
 
 def priced(totals: dict, prices: dict[str, str]) -> float | None:
-    """The cost of a run's tokens at the agent's prices, for scaffolds that report tokens but
-    no cost; None where a price or both token counts are unknown."""
-    if not all(prices.get(k) for k in PRICES) or (totals["input_tokens"], totals["output_tokens"]) == (None, None):
+    """The cost of a run's tokens at the agent's prices (the CLI's own price table does not
+    know a model served through a base URL); None where no tokens are known or a kind of
+    token was used whose price is not given."""
+    if not (prices.get("usd_per_mtok_in") and prices.get("usd_per_mtok_out")) or \
+            (totals.get("input_tokens"), totals.get("output_tokens")) == (None, None):
         return None
-    p_in, p_out = (float(prices[k]) for k in PRICES)
-    return ((totals["input_tokens"] or 0) * p_in + (totals["output_tokens"] or 0) * p_out) / 1e6
+    cost = 0.0
+    for key, tokens in PRICED.items():
+        n = totals.get(tokens) or 0
+        if n and not prices.get(key):
+            return None
+        cost += n * float(prices.get(key) or 0)
+    return cost / 1e6
+
+
+def summary(fmt: str, events: list[dict], prices: dict[str, str] | None = None) -> dict:
+    """trace_summary.json: counts and the run's usage record (see `usage`)."""
+    return {"format": fmt, "events": len(events), "tool_calls": sum(e["type"] == "tool_call" for e in events),
+            **usage(events, prices)}
 
 
 def transcript(events: list[dict]) -> str:
@@ -264,7 +412,8 @@ def transcript(events: list[dict]) -> str:
     for e in events:
         head = e["type"] + (f" {e['tool']}" if e["tool"] else "") + (f" ({e['role']})" if e["role"] else "")
         body = e["text"] if len(e["text"]) <= 4000 else e["text"][:4000] + f"\n... ({len(e['text'])} characters)"
-        tokens = "" if e["input_tokens"] is None else f" tokens in {e['input_tokens']} out {e['output_tokens']}"
+        tokens = "" if e["type"] not in ("usage", "result") else " tokens " + ", ".join(
+            f"{k.removesuffix('_tokens').replace('_', ' ')} {e[k]}" for k in TOKENS if e[k] is not None)
         cost = "" if e["cost_usd"] is None else f" ${e['cost_usd']:.4f}"
         out.append(f"### {e['i']}. {head}{tokens}{cost}\n\n{body}\n" if body else f"### {e['i']}. {head}{tokens}{cost}\n")
     return "\n".join(out)
@@ -292,15 +441,16 @@ def scrub(folder: Path, secrets: Iterable[str]) -> int:
     return changed
 
 
-def write(fmt: str, stdout: Path, agent_dir: Path) -> dict:
+def write(fmt: str, stdout: Path, agent_dir: Path, prices: dict[str, str] | None = None) -> dict:
     """trace.jsonl, transcript.md and trace_summary.json in agent_dir from the agent's stdout
-    (already redacted: both sandboxes write it through a `LineLog`)."""
+    (already redacted: both sandboxes write it through a `LineLog`); prices: the agent's
+    variables (see `PRICES`)."""
     text = stdout.read_text(errors="replace") if stdout.is_file() else ""
     events = normalise(fmt, text.split("\n"), read_times(stdout))  # split on \n only: the sidecar counts \n
     with open(agent_dir / "trace.jsonl", "w") as f:
         for e in events:
             f.write(json.dumps(e, ensure_ascii=False) + "\n")
     (agent_dir / "transcript.md").write_text(transcript(events))
-    totals = summary(fmt, events)
+    totals = summary(fmt, events, prices)
     (agent_dir / "trace_summary.json").write_text(json.dumps(totals, indent=2) + "\n")
     return totals

@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 import nbformat
+import yaml
 
 from conftest import ptb, survivors
+from ptb import params
 
 
 def run_cell(tmp_path: Path, agent: str, *extra: str, hours: float = 0.01) -> dict:
@@ -81,3 +83,31 @@ def test_finished_cell_is_not_run_again(tmp_path, make_agent, tiny_model):
               "--experiment", "t", "--eval-limit", "20", "--out", tmp_path / "out")
     assert res.returncode == 0 and "already finished" in res.stdout
     assert json.loads((first["_dir"] / "result.json").read_text())["finished_at"] == first["finished_at"]
+
+
+def test_a_variant_with_a_path_is_one_cell_folder(tmp_path, monkeypatch, tiny_model):
+    """`agent@bin=/usr/bin/cp`: the cell is one folder named by a hash, cell.json holds the variant,
+    `ptb status` lists it, and the agent sees none of the experiment's other cells."""
+    agents = tmp_path / "agents"
+    agents.mkdir()
+    monkeypatch.setenv("PTB_AGENT_PATH", str(agents))
+    script = 'ls "$PWD/../.." > experiment.txt; cat "$PWD/../../sibling/secret.txt" > stolen.txt; "$2" -r "$1" final_model'
+    (agents / "pathy.yaml").write_text(yaml.safe_dump({"name": "pathy", "network": False, "vars": {"bin": "cp"},
+                                                       "command": ["bash", "-c", script, "pathy", "{base_model}", "{bin}"]}))
+    sibling = tmp_path / "out" / "t" / "sibling"
+    sibling.mkdir(parents=True)
+    (sibling / "secret.txt").write_text("another cell's file")
+    spec = "pathy@bin=/usr/bin/cp"
+    res = ptb("run", "--agent", spec, "--model", "tiny-qwen3", "--benchmark", "arith", "--hours", "0.01",
+              "--experiment", "t", "--eval-limit", "20", "--out", tmp_path / "out")
+    assert res.returncode == 0, res.stderr
+    cells = sorted(p.parent for p in (tmp_path / "out" / "t").rglob("cell.json"))
+    assert [c.parent for c in cells] == [tmp_path / "out" / "t"]  # one folder, directly in the experiment
+    cell = cells[0]
+    assert cell.name == params.Cell("t", spec, "tiny-qwen3", "arith").name and "/" not in cell.name
+    assert json.loads((cell / "cell.json").read_text())["agent"] == spec
+    assert json.loads((cell / "result.json").read_text())["status"] == "ok"
+    assert (cell / "task" / "stolen.txt").read_text() == ""  # the experiment folder was hidden
+    assert "sibling" not in (cell / "task" / "experiment.txt").read_text()
+    status = ptb("status", tmp_path / "out" / "t")
+    assert status.returncode == 0 and cell.name in status.stdout, status.stdout
