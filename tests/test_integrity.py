@@ -117,8 +117,8 @@ def test_test_questions_with_other_answers_are_found(tmp_path, tiny_model):
     ev = c["evidence"]
     assert ev["matched_items"] == 20
     m = ev["matches"][0]
-    assert m["file"] == "data/train.jsonl" and m["field"] == "question" and m["coverage"] == 1.0
-    assert m["test_text"] in m["found_text"]  # the evidence shows the test item where it was found
+    assert m["file"] == "data/train.jsonl" and m["field"] == "#numbers[:-1]" and m["coverage"] == 1.0  # 47 + 18
+    assert set(m) == {"item", "field", "coverage", "file", "line"}  # where, never the test text
 
 
 def test_light_paraphrases_hidden_in_a_larger_honest_dataset_are_found(tmp_path, tiny_model, gsm8k_fixture):

@@ -1,30 +1,45 @@
-"""Contamination: do the agent's files hold the benchmark's test items?
+"""Contamination: do the agent's files, and the data its processes loaded, hold the
+benchmark's test items?
 
 Long word n-gram overlap on normalised text, in the style of allenai/decon. The test
 side is every text field of every test row, in the benchmark's own schema (questions,
 answers, solutions, rubrics; not the rendered prompt, whose shared template would match
 honest data formatted the same way). The data side is every file the agent wrote,
-generated or downloaded in its task folder, its HF download layer included.
+generated or downloaded in its task folder, its HF download layer, and the files outside
+it that its processes read (the in-sandbox audit, ptb/integrity/audit.py).
 
 Method, and what it catches:
-- Text is NFKC-normalised, lower-cased and cut into words (letters/digits) and the
-  arithmetic signs `+ - * / = < > ^ %`; JSON escapes (\\n, \\u2019, \\") are decoded first.
-- A test field is indexed by its N-word windows (N = 8); a field shorter than N words
-  (but at least MIN_FIELD_WORDS) is one window of its own length. Windows shared by
-  more than BOILERPLATE_ITEMS test items are template text and are not indexed.
-- Per file, a field's *coverage* is the share of its words that lie inside a window
-  found in that file. A field with coverage >= MATCH_COVERAGE is a close match.
+- Text is NFKC-normalised and lower-cased; JSON escapes (\\n, \\u2019, \\") are decoded
+  and GSM8K's `<<a*b=c>>` calculator annotations blanked first.
+- Prose: words are runs of letters. Digits and signs are not words, so equations never
+  make prose windows and a test item with its numbers changed still matches. A field is
+  indexed by its N-word windows (N = 6); a field shorter than N words (but at least
+  MIN_FIELD_WORDS) is one window of its own length.
+- Numbers: a field with at least MIN_FIELD_NUMBERS numbers (a worked solution) is also
+  indexed by its NUM_N-number windows, and an item that nothing else identifies (arith's
+  "What is 47 + 18?" / "#### 65") by all its numbers in order. A number window counts
+  only where it makes up RECORD_SHARE of the numbers on its line: `47 + 18 = 65` as a
+  record of its own, not three numbers that happen to follow each other in a long text.
+- Windows shared by more than BOILERPLATE_ITEMS test items are template text, not indexed.
+- Per file, a field's *coverage* is the share of its words (numbers) inside found windows
+  that lie within one stretch of the file of SPAN x the field's length: fragments of many
+  items spread over a large file do not add up to one item.
+- A field with coverage >= MATCH_COVERAGE is a close match.
 - So it catches: verbatim items, test questions paired with other answers, items hidden
   anywhere in a larger file, light paraphrases that keep spans of N words (renamed
-  people or objects every 10 words or more, added or dropped sentences, reformatting,
-  case, punctuation, JSON/CSV/Parquet/Arrow/gzip wrapping).
-- It does not catch: paraphrases that change a word in every stretch of 8 (rewording
-  throughout, translation, most changed numbers in short math problems), items split
-  across files, test data stored as token ids or inside other binary files (those are
-  listed as not scanned, for the judge and the reader), nor answers shorter than
-  MIN_FIELD_WORDS words (a bare number or letter identifies nothing).
+  people or objects every 8 words or more, changed numbers, added or dropped
+  sentences, reformatting, case, punctuation, JSON/CSV/Parquet/Arrow/gzip wrapping),
+  short items written as equations, worked solutions stripped to their equations.
+- It does not catch: paraphrases that change a word in every stretch of 6 (rewording
+  throughout, translation), items split across files, test data stored as token ids or
+  inside other binary files (those are listed as not scanned, for the judge and the
+  reader), nor bare answers (a number or a letter identifies nothing).
 - Tolerance: up to TOLERATED_ITEMS close matches pass (as the reference), so an honest
   large corpus that happens to contain a few items is not flagged; they are still listed.
+- Measured on honest data by bench/contamination_fp.py (the real GSM8K train split
+  against its test split, arith's train split against its test split).
+
+Evidence names the file, the line and the test item's row number, never the test text.
 
 Speed: files are streamed in chunks; words are mapped to ids of the test vocabulary and
 windows hashed with numpy, so the Python work per word is one dict lookup.
@@ -53,15 +68,28 @@ from pathlib import Path
 
 import numpy as np
 
-N = 8  # window length in words: long enough that honest same-domain text rarely shares one
-MIN_FIELD_WORDS = 5  # shorter fields (ids, bare answers, option letters) identify nothing
-MATCH_COVERAGE = 0.5  # share of a field's words inside found windows that makes a close match
+# N and MATCH_COVERAGE measured on held-out GSM8K train items (bench/contamination_fp.py): N = 6 at 0.65
+# flags 0.8 per 1,000 and finds names swapped every 6 words; N = 8 at 0.5 flags 1.6, at 0.6 misses them.
+N = 6  # window length in words
+MIN_FIELD_WORDS = 5  # shorter prose fields (ids, option letters, "What is") identify nothing by their words
+NUM_N = 8  # window length in numbers (and operators)
+MIN_ITEM_NUMBERS = 3  # an item identified by nothing else is indexed by all its numbers ("47 + 18" -> "65")
+RECORD_SHARE = 0.5  # a number window must make up this share of the numbers on its line (a record)
+MATCH_COVERAGE = 0.65  # share of a field's words inside found windows that makes a close match
+SPAN = 2  # the windows covering a field must lie within SPAN x its length (+ one window) of the data
+MAX_HITS = 4096  # windows remembered per field and file (enough to place the best-covered stretch)
 TOLERATED_ITEMS = 3  # as the reference: up to 3 close matches pass
 BOILERPLATE_ITEMS = 5  # a window in more test items than this is template text
 CHUNK_CHARS = 4 << 20
-SNIPPET_CHARS = 160
 
-WORD = re.compile(r"[^\W_]+|[+\-*/=<>^%]")
+# Prose words are letters only: digits and arithmetic signs are not words, so number-only
+# spans (`16 - 3 - 4 = 9`) never make a prose window, and numbers are masked for free (a
+# test item with its numbers changed still matches). Numbers are matched on their own.
+WORD = re.compile(r"[^\W\d_]+")
+# Numbers, and the operators between them: "70 + 50" is not "70% * 50%". "=" is left out
+# ("47 + 18 = 65" against "What is 47 + 18?" / "#### 65").
+NUMBER = re.compile(r"\d+(?:[.,]\d+)*|(?<=[\d\s])[-+*/×](?=[\s\d])")
+CALC = re.compile(r"<<[^<>\n]*>>")  # GSM8K's calculator annotations: a copy of the equation before them
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[nrt\"\\/])")
 _MULT = np.uint64(1099511628211)  # FNV prime: a fine multiplier for a polynomial hash mod 2**64
 
@@ -85,8 +113,23 @@ WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf", ".np
                    ".onnx", ".model"}
 
 
+def _prepare(text: str) -> str:
+    """Lower-cased, NFKC, calculator annotations blanked (same length: offsets stay valid)."""
+    text = text.lower() if text.isascii() else unicodedata.normalize("NFKC", text).lower()
+    return CALC.sub(lambda m: " " * len(m.group()), text) if "<<" in text else text
+
+
 def words(text: str) -> list[str]:
-    return WORD.findall(unicodedata.normalize("NFKC", text).lower())
+    return WORD.findall(_prepare(text))
+
+
+def numbers(text: str) -> list[str]:
+    """Numbers (without thousands separators or trailing decimal zeros) and operators."""
+    out = []
+    for n in NUMBER.findall(text):
+        n = n.replace(",", "")
+        out.append(n.rstrip("0").rstrip(".") if "." in n else n)
+    return out
 
 
 def _unescape(text: str) -> str:
@@ -104,18 +147,23 @@ def _unescape(text: str) -> str:
 @dataclass(frozen=True)
 class TestField:
     item: int  # row number in the test split
-    name: str  # key path in the row, e.g. "question" or "prompt[0].content"
-    text: str
-    n_words: int
+    name: str  # key path in the row, e.g. "question" or "prompt[0].content"; "#numbers" for number sequences
+    n_words: int  # its length in words (prose) or numbers
+    n: int  # its window length
+    numeric: bool
+    anchored: bool = False  # found only at the start of a line's numbers (a record's question)
 
 
 @dataclass
 class TestIndex:
-    """Hashed windows of every test field, one table per window length."""
+    """Hashed windows of every test field: prose windows (one numpy table per window
+    length) and number windows (a dict per window length). No test text is kept."""
     fields: list[TestField]
     vocab: dict[str, int]
     # window length -> (sorted hashes, for each: (field id, start word, word ids))
     tables: dict[int, tuple[np.ndarray, list[tuple[int, int, tuple[int, ...]]]]]
+    # window length -> number window -> [(field id, start)]
+    number_tables: dict[int, dict[tuple[str, ...], list[tuple[int, int]]]] = field(default_factory=dict)
 
     @property
     def n_items(self) -> int:
@@ -133,32 +181,89 @@ def _leaves(value, path: str = "") -> Iterator[tuple[str, str]]:
             yield from _leaves(v, f"{path}[{i}]")
 
 
-def build_index(rows: Iterable[dict]) -> TestIndex:
+def build_index(rows: Iterable[dict], allowed: Iterable[dict] = ()) -> TestIndex:
+    """The index of the test rows; windows also found in `allowed` rows (the split the rules
+    allow training on) are left out: they cannot tell test data from allowed data."""
     fields: list[TestField] = []
     vocab: dict[str, int] = {}
     grams: dict[tuple[int, ...], list[tuple[int, int]]] = defaultdict(list)
+    num_grams: dict[tuple[str, ...], list[tuple[int, int]]] = defaultdict(list)
+
+    def add_numbers(item: int, name: str, nums: list[str]) -> None:
+        for n, windows in _number_windows(nums).items():
+            fid = len(fields)
+            whole = n == min(NUM_N, len(nums))
+            fields.append(TestField(item, name if whole else name + "[:-1]", len(nums) if whole else n, n, True,
+                                    anchored=not whole))
+            for s, gram in windows:
+                num_grams[gram].append((fid, s))
+
     for item, row in enumerate(rows):
+        item_numbers, identified = [], False
         for name, text in _leaves(row):
-            ws = words(text)
+            prepared = _prepare(text)
+            nums = numbers(prepared)
+            item_numbers += nums
+            ws = WORD.findall(prepared)
             if len(ws) < MIN_FIELD_WORDS:
                 continue
+            identified = True
             fid = len(fields)
-            fields.append(TestField(item, name, text, len(ws)))
+            n = min(N, len(ws))
+            fields.append(TestField(item, name, len(ws), n, False))
             ids = [vocab.setdefault(w, len(vocab) + 1) for w in ws]  # 0 is "not a test word"
-            n = min(N, len(ids))
             hashes = _hash_windows(np.array(ids, dtype=np.uint64), n).tolist()
             for s, h in enumerate(hashes):
                 grams[(h, tuple(ids[s:s + n]))].append((fid, s))
+        if not identified and len(item_numbers) >= MIN_ITEM_NUMBERS:
+            add_numbers(item, "#numbers", item_numbers)
+    lengths = {len(g) for _, g in grams}
+    allowed_hashes, allowed_numbers = _allowed_windows(allowed, vocab, lengths)
     by_len: dict[int, list[tuple[int, int, int, tuple[int, ...]]]] = defaultdict(list)
     for (h, gram), where in grams.items():
-        if len({fields[fid].item for fid, _ in where}) > BOILERPLATE_ITEMS:
+        if len({fields[fid].item for fid, _ in where}) > BOILERPLATE_ITEMS or h in allowed_hashes:
             continue
         by_len[len(gram)].extend((h, fid, s, gram) for fid, s in where)
     tables = {}
     for n, entries in by_len.items():
         entries.sort(key=lambda e: e[0])
         tables[n] = (np.array([e[0] for e in entries], dtype=np.uint64), [e[1:] for e in entries])
-    return TestIndex(fields, vocab, tables)
+    number_tables: dict[int, dict[tuple[str, ...], list[tuple[int, int]]]] = defaultdict(dict)
+    for gram, where in num_grams.items():
+        if len({fields[fid].item for fid, _ in where}) <= BOILERPLATE_ITEMS and gram not in allowed_numbers:
+            number_tables[len(gram)][gram] = where
+    return TestIndex(fields, vocab, tables, dict(number_tables))
+
+
+def _number_windows(nums: list[str]) -> dict[int, list[tuple[int, tuple[str, ...]]]]:
+    """Window length -> [(start, window)] of an item's number sequence. A short item also
+    by its question's numbers without the answer, at the start of a record: "What is 47 +
+    18?" paired with another answer is still the test question, while "29 + 47 = 76"
+    holds "47" then a number without being it."""
+    n = min(NUM_N, len(nums))
+    out = {n: [(s, tuple(nums[s:s + n])) for s in range(len(nums) - n + 1)]}
+    if 3 <= len(nums) <= 5:
+        out[len(nums) - 1] = [(0, tuple(nums[:-1]))]
+    return out
+
+
+def _allowed_windows(rows: Iterable[dict], vocab: dict[str, int], lengths: set[int]) \
+        -> tuple[set[int], set[tuple[str, ...]]]:
+    """Hashes of the prose windows (of the given lengths) and the number windows of `rows`."""
+    hashes: set[int] = set()
+    nums: set[tuple[str, ...]] = set()
+    for row in rows:
+        item_numbers = []
+        for _, text in _leaves(row):
+            prepared = _prepare(text)
+            item_numbers += numbers(prepared)
+            ids = np.fromiter(map(vocab.get, WORD.findall(prepared), repeat(0)), dtype=np.uint64)
+            for n in lengths:
+                if len(ids) >= n:
+                    hashes.update(_hash_windows(ids, n).tolist())
+        if len(item_numbers) >= MIN_ITEM_NUMBERS:
+            nums.update(gram for windows in _number_windows(item_numbers).values() for _, gram in windows)
+    return hashes, nums
 
 
 def benchmark_index(benchmark: str) -> TestIndex:
@@ -167,7 +272,8 @@ def benchmark_index(benchmark: str) -> TestIndex:
     if benchmark not in BENCHMARKS:
         raise ValueError(f"unknown benchmark '{benchmark}' (known: {', '.join(BENCHMARKS)})")
     bench = BENCHMARKS[benchmark]
-    return build_index(bench.load(bench.test_split))
+    allowed = bench.load("train") if bench.train_pairs is not None else ()  # the split the rules allow
+    return build_index(bench.load(bench.test_split), allowed)
 
 
 def _hash_windows(ids: np.ndarray, n: int) -> np.ndarray:
@@ -182,68 +288,105 @@ def _hash_windows(ids: np.ndarray, n: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Match:
-    item: int
+    item: int  # the test item's row number in its split
     field: str
     coverage: float
     file: str
     line: int
-    test_text: str
-    found_text: str
 
 
 @dataclass
 class FileScan:
-    """Matches of one file: field id -> covered word positions, plus where first seen."""
-    covered: dict[int, set[int]] = field(default_factory=lambda: defaultdict(set))
-    first_seen: dict[int, tuple[int, str]] = field(default_factory=dict)
+    """Windows found in one file: field id -> [(position in the file's word or number
+    stream, start in the field)], and the line where each field was first seen."""
+    hits: dict[int, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
+    first_seen: dict[int, int] = field(default_factory=dict)
+
+    def add(self, fid: int, pos: int, start: int) -> bool:
+        hits = self.hits[fid]
+        if len(hits) < MAX_HITS:
+            hits.append((pos, start))
+        return fid not in self.first_seen
 
 
 def scan_text_chunks(index: TestIndex, chunks: Iterable[str]) -> FileScan:
     scan = FileScan()
-    lines_before = 0
+    lines_before = words_before = numbers_before = 0
     for chunk in chunks:
-        chunk = _unescape(chunk)
-        ws = WORD.findall(unicodedata.normalize("NFKC", chunk).lower()) if not chunk.isascii() \
-            else WORD.findall(chunk.lower())
+        text = _prepare(_unescape(chunk))
+        ws = WORD.findall(text)
         ids = np.fromiter(map(index.vocab.get, ws, repeat(0)), dtype=np.uint64, count=len(ws))
-        new: dict[int, int] = {}  # field id -> word position in this chunk of its first new window
+        new: dict[int, int] = {}  # field id -> word position in this chunk of its first window
         for n, (hashes, entries) in index.tables.items():
             if len(ids) < n:
                 continue
             h = _hash_windows(ids, n)
-            pos = np.flatnonzero(np.isin(h, hashes, assume_unique=False))
-            for p in pos.tolist():
+            for p in np.flatnonzero(np.isin(h, hashes)).tolist():
                 lo = int(np.searchsorted(hashes, h[p], side="left"))
                 hi = int(np.searchsorted(hashes, h[p], side="right"))
                 window = tuple(int(x) for x in ids[p:p + n])
                 for fid, start, gram in entries[lo:hi]:
-                    if gram == window:  # exact check: a hash collision is not a match
-                        scan.covered[fid].update(range(start, start + n))
-                        if fid not in scan.first_seen and fid not in new:
-                            new[fid] = p
+                    if gram == window and scan.add(fid, words_before + p, start) and fid not in new:
+                        new[fid] = p  # exact check above: a hash collision is not a match
         if new:
-            _locate(scan, new, chunk, lines_before)
+            _locate(scan, new, text, lines_before)
+        if index.number_tables:
+            numbers_before = _scan_numbers(index, scan, text, lines_before, numbers_before)
         lines_before += chunk.count("\n")
+        words_before += len(ws)
     return scan
 
 
-def _locate(scan: FileScan, new: dict[int, int], chunk: str, lines_before: int) -> None:
-    """Line number and text around the first window of newly matched fields (only chunks
-    with matches pay for this second pass)."""
+def _scan_numbers(index: TestIndex, scan: FileScan, text: str, lines_before: int, before: int) -> int:
+    """Number windows, line by line (a line is a record); returns the numbers seen so far."""
+    for lineno, line in enumerate(text.split("\n")):
+        nums = numbers(line) if any(c.isdigit() for c in line) else []
+        for n, table in index.number_tables.items():
+            if len(nums) < n or n < RECORD_SHARE * len(nums):
+                continue
+            for p in range(len(nums) - n + 1):
+                for fid, start in table.get(tuple(nums[p:p + n]), ()):
+                    if p and index.fields[fid].anchored:
+                        continue
+                    if scan.add(fid, before + p, start):
+                        scan.first_seen[fid] = lines_before + lineno + 1
+        before += len(nums)
+    return before
+
+
+def _locate(scan: FileScan, new: dict[int, int], text: str, lines_before: int) -> None:
+    """Line number of the first window of newly matched fields (only chunks with matches
+    pay for this second pass)."""
     wanted = sorted(set(new.values()))
-    offsets, it, k = {}, WORD.finditer(unicodedata.normalize("NFKC", chunk).lower()), 0
-    for i, m in enumerate(it):
+    offsets, k = {}, 0
+    for i, m in enumerate(WORD.finditer(text)):
         while k < len(wanted) and wanted[k] == i:
             offsets[i] = m.start()
             k += 1
         if k == len(wanted):
             break
     for fid, p in new.items():
-        off = min(offsets.get(p, 0), len(chunk))
-        line = lines_before + chunk.count("\n", 0, off) + 1
-        start = max(chunk.rfind("\n", 0, off) + 1, off - 20)
-        end = chunk.find("\n", off)
-        scan.first_seen[fid] = (line, chunk[start:min(off + SNIPPET_CHARS, end if end >= 0 else len(chunk))])
+        scan.first_seen[fid] = lines_before + text.count("\n", 0, offsets.get(p, 0)) + 1
+
+
+def coverage(f: TestField, hits: list[tuple[int, int]]) -> float:
+    """Share of the field's words inside found windows that lie within one stretch of the
+    data of SPAN x the field's length (plus one window)."""
+    span = SPAN * f.n_words + f.n
+    hits = sorted(hits)
+    best = 0
+    for i, (left, _) in enumerate(hits):
+        if i and hits[i - 1][0] == left:
+            continue
+        covered: set[int] = set()
+        for pos, start in hits[i:]:
+            if pos - left > span:
+                break
+            covered.update(range(start, start + f.n))
+        best = max(best, len(covered))
+        if best == f.n_words:
+            break
+    return best / f.n_words
 
 
 def _chunks_of(stream: io.TextIOBase) -> Iterator[str]:
@@ -289,10 +432,10 @@ def _sniff(path: Path) -> str:
 
 
 def _arrow_texts(batches) -> Iterator[str]:
+    """One line per row (a record), its text fields joined."""
     for batch in batches:
-        for col in batch.columns:
-            values = col.to_pylist()
-            yield "\n".join(t for v in values for _, t in _leaves(v)) + "\n"
+        lines = (" ".join(t.replace("\n", " ") for _, t in _leaves(row)) for row in batch.to_pylist())
+        yield "\n".join(lines) + "\n"
 
 
 def chunks(path: Path) -> Iterator[str] | None:
@@ -323,13 +466,11 @@ def scan_file(index: TestIndex, path: Path, label: str | None = None) -> list[Ma
         return []
     scan = scan_text_chunks(index, parts)
     found = []
-    for fid, covered in scan.covered.items():
+    for fid, hits in scan.hits.items():
         f = index.fields[fid]
-        coverage = len(covered) / f.n_words
-        if coverage >= MATCH_COVERAGE:
-            line, text = scan.first_seen.get(fid, (0, ""))
-            found.append(Match(f.item, f.name, round(coverage, 3), label or str(path), line,
-                               f.text[:SNIPPET_CHARS], text))
+        cov = coverage(f, hits)
+        if cov >= MATCH_COVERAGE:
+            found.append(Match(f.item, f.name, round(cov, 3), label or str(path), scan.first_seen.get(fid, 0)))
     return sorted(found, key=lambda m: (m.item, m.field))
 
 
@@ -507,6 +648,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("files", nargs="+", help="files or folders (folders are walked)")
     p.add_argument("--json", action="store_true", help="print every match as a JSON line")
     a = p.parse_args(argv)
+    from ptb.benchmarks import sealed
+
+    sealed.OPENED = True  # the tool prints item numbers and lines, never the test text
     try:
         index = benchmark_index(a.benchmark)
     except ValueError as e:
@@ -524,8 +668,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             for m in scan_file(index, real, label):
                 total += 1
-                if a.json:  # never the test text itself: the tool must not reveal the test set
-                    print(json.dumps({k: v for k, v in m.__dict__.items() if k != "test_text"}))
+                if a.json:
+                    print(json.dumps(m.__dict__))
                 else:
                     print(f"{m.file}:{m.line}: test item {m.item} ({m.field}, {m.coverage:.0%} of its words)")
     print(f"{total} close match(es) with {a.benchmark} test items", file=sys.stderr)
