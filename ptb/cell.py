@@ -82,6 +82,9 @@ def prepare(cell: Cell, cell_dir: str | Path) -> CellRun:
     gpus = assigned_gpus()
     try:
         base = models.resolve(cell.model)
+        problem = models.folder_problem(base)
+        if problem:  # garbage config.json, truncated weights: no agent can start from it
+            raise ValueError(problem)
         instruct = models.resolve_instruct(cell.model) if agent.needs_instruct_model else None
         if agent.needs_instruct_model and instruct is None:
             raise FileNotFoundError(f"{cell.model} has no official instruct model")
@@ -108,6 +111,17 @@ def agent_command(run: CellRun) -> list[str]:
     return [re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), part) for part in run.agent.command]
 
 
+def thread_env(cpus: float | None) -> dict[str, str]:
+    """OpenMP/BLAS threads (torch's) matched to a CPU share: CPUS cores, else the cores this
+    process may use. By default torch starts a thread per core and its OpenMP threads spin
+    while they wait for each other: on a loaded host one descheduled thread stalls the rest
+    (training tiny-qwen3 ran ~9x slower at load 4 on 2 cores; bench/demo_load.py). Passive
+    waiting yields the core instead."""
+    n = max(1, int(cpus)) if cpus else len(os.sched_getaffinity(0))
+    return {"OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n), "OPENBLAS_NUM_THREADS": str(n),
+            "OMP_WAIT_POLICY": "PASSIVE"}
+
+
 def agent_env(run: CellRun) -> dict[str, str]:
     env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
@@ -115,6 +129,7 @@ def agent_env(run: CellRun) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0"),
         "HF_HOME": str(run.paths.task / ".cache" / "huggingface"),
+        **thread_env(run.cell.cpus),
     }
     env.update({name: os.environ[name] for name in run.agent.env if name in os.environ})
     return env
@@ -202,6 +217,9 @@ def check_final_model(run: CellRun) -> FinalModel:
         return FinalModel(None, "final_model/ has no config.json")
     if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
         return FinalModel(None, "final_model/ has no weights (*.safetensors or *.bin)")
+    problem = models.folder_problem(path)
+    if problem:
+        return FinalModel(None, problem.replace(str(task_dir) + "/", ""))
     return FinalModel(path)
 
 
@@ -245,7 +263,8 @@ def evaluate(run: CellRun, final: FinalModel) -> EvalOutcome:
                     cmd += ["--limit", str(run.cell.eval_limit)]
                 metrics.unlink(missing_ok=True)
                 started = time.monotonic()
-                code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       env={**os.environ, **thread_env(None)})
                 attempts.append({"max_tokens": max_tokens, "exit_code": code,
                                  "seconds": round(time.monotonic() - started, 2)})
                 if code == 0 and metrics.is_file():
@@ -291,6 +310,16 @@ def _sandbox_image(run: CellRun) -> dict | None:
     return {"name": data["image"], "id": data["image_id"]}
 
 
+def notes_of(run: CellRun) -> list[str]:
+    """What a reader must know beside the status: the sft-baseline's training cut short by the budget."""
+    from ptb.recipes import sft
+
+    stopped = run.paths.task / sft.STOPPED
+    if run.agent.name != "sft-baseline" or not stopped.is_file():
+        return []
+    return [stopped.read_text(errors="replace").strip()[:300]]
+
+
 def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: dict, ev: EvalOutcome) -> dict:
     status, reason = status_of(agent, final, ev)
     c = run.cell
@@ -299,7 +328,7 @@ def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: 
         "experiment": c.experiment, "cell": c.name,
         "agent": c.agent, "model": c.model, "benchmark": c.benchmark, "seed": c.seed,
         "hours": c.hours,
-        "status": status, "reason": reason,
+        "status": status, "reason": reason, "notes": notes_of(run),
         "score": ev.score, "stderr": ev.stderr, "n": ev.n,
         "time_taken_s": agent.time_taken_s,
         "integrity": verdict,

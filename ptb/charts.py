@@ -58,14 +58,16 @@ def main(board: Leaderboard):
     label = dict(zip(df.agent, df.label))
     order = [label[a] for a in chart_order(board) if a in label]
     title = f"weighted average score (%), weights {board.weights_scheme}"
+    # Room right of the longest bar for its label, which would otherwise be clipped.
+    scale = alt.Scale(domain=[0, max(float(df.hi.max()) * 1.15 if len(df) else 0, 1.0)])
     base = alt.Chart(df).encode(y=alt.Y("label:N", sort=order, title=None))
     bars = base.mark_bar().encode(
-        x=alt.X("avg:Q", title=title),
+        x=alt.X("avg:Q", title=title, scale=scale),
         color=alt.Color("kind:N", scale=KIND_COLORS, legend=alt.Legend(title=None)),
         tooltip=["agent", alt.Tooltip("avg:Q", format=".1f"), alt.Tooltip("avg_std:Q", format=".1f"), "n_runs"],
     )
-    errors = base.mark_errorbar().encode(x=alt.X("lo:Q", title=title), x2="hi:Q")
-    text = base.mark_text(align="left", dx=4).encode(x="hi:Q", text=alt.Text("avg:Q", format=".1f"))
+    errors = base.mark_errorbar().encode(x=alt.X("lo:Q", title=title, scale=scale), x2="hi:Q")
+    text = base.mark_text(align="left", dx=4).encode(x=alt.X("hi:Q", scale=scale), text=alt.Text("avg:Q", format=".1f"))
     return (bars + errors + text).properties(width=520, height=26 * len(df), title="PostTrainBench leaderboard")
 
 
@@ -257,23 +259,29 @@ def html_page(board: Leaderboard) -> str:
                          for title, make in ALL.items())
     weights = ", ".join(f"{b} {v:.3f}" for b, v in board.weights.items())
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in board.notes)
-    table = counts_as_text(board.table, "").to_html(index=False, float_format=lambda v: f"{v:.1f}", na_rep="")
+    # Hours as H:MM: one decimal shows 0.24 h and 0.25 h both as 0.2.
+    hours = {c: [hm(v) if not pd.isna(v) else "" for v in board.table[c]]
+             for c in ("time_used_h", "time_used_std_h", "budget_h") if c in board.table}
+    table = counts_as_text(board.table.assign(**hours), "").to_html(index=False, float_format=lambda v: f"{v:.1f}",
+                                                                      na_rep="")
+    unreadable = "".join(f"<li>{html.escape(u)}</li>" for u in board.unreadable)
     flagged = board.cells[board.cells.verdict != "clean"][
         ["cell", "status", "verdict", "findings", "score", "value", "source"]]
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>PostTrainBench leaderboard</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{background:#f3f3f3}}
-.chart{{margin:1em 0}}</style></head>
+.chart{{margin:1em 0}} .scroll{{overflow-x:auto;max-width:100%}}</style></head>
 <body><h1>PostTrainBench leaderboard</h1>
 <p>Scores in percent. Flagged or score-less cells count as the zero-shot score; runs are seeds;
 average weighted over benchmarks (weights {html.escape(board.weights_scheme)}: {weights});
-± is the sample std across runs.
+± is the sample std across runs; times in H:MM.
 Agents with unverified cells are marked in the chart: their integrity could not be checked.</p>
-{table}
+{f"<p><b>Left out: {len(board.unreadable)} unreadable result.json</b></p><ul>{unreadable}</ul>" if unreadable else ""}
+<div class="scroll">{table}</div>
 {sections}
 <h2>Cells not verified clean</h2>
-{flagged.to_html(index=False, float_format=lambda v: f"{v:.1f}", na_rep="")}
+<div class="scroll">{flagged.to_html(index=False, float_format=lambda v: f"{v:.1f}", na_rep="")}</div>
 <h2>Notes</h2><ul>{notes}</ul>
 </body></html>
 """

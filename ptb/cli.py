@@ -17,6 +17,10 @@ class UsageError(Exception):
     pass
 
 
+class NotebookFailed(RuntimeError):
+    """A notebook raised: a bug, reported in one line with the notebook to open."""
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (the reason and where to look), not the usage block."""
 
@@ -85,6 +89,11 @@ def cmd_grid(a) -> int:
 
     g = params.load_grid(a.params, executor=a.executor, sandbox=a.sandbox, engine=a.engine, hours=a.hours)
     if g.executor == "slurm":
+        try:
+            import submitit  # noqa: F401
+        except ImportError:
+            raise UsageError("the slurm executor needs submitit, which is not installed here: "
+                             "pip install submitit (or install ptb with its dependencies again)") from None
         from ptb import slurm
 
         outcomes = slurm.run_grid(g, params.expand(g), Path(a.out), force=a.force, follow=not a.detach)
@@ -95,11 +104,25 @@ def cmd_grid(a) -> int:
     return 1 if "failed" in outcomes.values() else 0
 
 
+def _experiment(folder: str) -> Path:
+    """FOLDER, checked to be an experiment folder: a grid's plan or Slurm record, or a cell in it."""
+    from ptb.paths import CellPaths, ExperimentPaths
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise UsageError(f"{short(folder)}: no such folder")
+    exp = ExperimentPaths(root)
+    cells = (CellPaths(d) for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not (exp.plan.is_file() or (root / ".slurm").is_dir() or any(c.cell_json.is_file() or c.result.is_file() for c in cells)):
+        raise UsageError(f"{folder}: not an experiment folder (no cells, no grid plan); give OUT/EXPERIMENT, "
+                         "e.g. outputs/demo")
+    return root
+
+
 def cmd_status(a) -> int:
     from ptb import live
 
-    if not Path(a.experiment).is_dir():
-        raise UsageError(f"{a.experiment}: no such folder")
+    _experiment(a.experiment)
     if a.interval <= 0:
         raise UsageError(f"--interval must be > 0 seconds, got {a.interval}")
     watch, tty = live.Watch(a.experiment), sys.stdout.isatty()
@@ -123,8 +146,7 @@ def cmd_status(a) -> int:
 def cmd_cancel(a) -> int:
     from ptb import slurm
 
-    if not Path(a.experiment).is_dir():
-        raise UsageError(f"{a.experiment}: no such folder")
+    _experiment(a.experiment)
     cancelled = slurm.cancel(Path(a.experiment))
     print(f"cancelled {len(cancelled)} jobs" + (f": {' '.join(cancelled)}" if cancelled else " (none queued or running)"))
     return 0
@@ -135,6 +157,8 @@ def cmd_demo(a) -> int:
 
     started = time.monotonic()
     out = Path(a.out).resolve()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {a.out}: exists and is not a folder; give a folder (default outputs/demo)")
     print(f"ptb demo: building {models.TINY} (cached after the first run)...", flush=True)
     models.tiny_qwen3()
     g = params.load_grid(paths.PARAMETERS / "demo.yaml")
@@ -151,19 +175,29 @@ def cmd_demo(a) -> int:
 
 
 def run_leaderboard_notebook(dirs: list[Path], out: Path, weights: str = "v1", reference: bool = False):
-    """Execute notebooks/leaderboard.ipynb into OUT (it writes the CSV and HTML there)."""
+    """Execute notebooks/leaderboard.ipynb into OUT (it writes the CSV and HTML there). The board
+    is built here first: a tree with nothing to rank is one line, and leaves no failed notebook."""
     import papermill
+    from papermill.exceptions import PapermillExecutionError
 
     from ptb import leaderboard
 
+    try:
+        board = leaderboard.build(dirs, weights=weights, reference=reference)
+    except ValueError as e:  # nothing readable to rank, weights that cannot be derived
+        raise UsageError(str(e)) from None
     out.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(
-        str(paths.NOTEBOOKS / "leaderboard.ipynb"), str(out / "leaderboard.ipynb"),
-        parameters={"dirs": [str(Path(d).resolve()) for d in dirs], "out": str(out.resolve()), "weights": weights,
-                    "reference": reference},
-        cwd=str(paths.NOTEBOOKS), progress_bar=False, kernel_name="python3",
-    )
-    return leaderboard.build(dirs, weights=weights, reference=reference)
+    try:
+        papermill.execute_notebook(
+            str(paths.NOTEBOOKS / "leaderboard.ipynb"), str(out / "leaderboard.ipynb"),
+            parameters={"dirs": [str(Path(d).resolve()) for d in dirs], "out": str(out.resolve()), "weights": weights,
+                        "reference": reference},
+            cwd=str(paths.NOTEBOOKS), progress_bar=False, kernel_name="python3",
+        )
+    except PapermillExecutionError as e:  # a bug: say where, without the kernel's traceback
+        raise NotebookFailed(f"notebooks/leaderboard.ipynb cell {e.exec_count} raised {e.ename}: {e.evalue} "
+                         f"(see {out / 'leaderboard.ipynb'})") from None
+    return board
 
 
 def leaderboard_text(board) -> str:
@@ -207,7 +241,12 @@ def cmd_eval(a) -> int:
 
     model = Path(a.model)
     if not (model / "config.json").is_file():
-        raise UsageError(f"--model {a.model}: not a model folder (no config.json)")
+        raise UsageError(f"--model {short(a.model)}: not a model folder (no config.json)")
+    from ptb.models import folder_problem
+
+    problem = folder_problem(model)
+    if problem:
+        raise UsageError(f"--model: {problem}")
     evaluation.benchmark(a.benchmark)  # unknown benchmark: one-line error before loading anything
     result, meta = evaluation.evaluate(model, a.benchmark, limit=a.limit, engine=a.engine, max_tokens=a.max_tokens,
                                        seed=a.seed, shared_gpu=a.shared_gpu)
@@ -230,7 +269,17 @@ def cmd_score(a) -> int:
             raise UsageError(f"{a.responses}:{line_no}: index {i} appears twice")
         outputs[i] = rec["output"]
     indices = sorted(outputs)
-    samples = [bench.to_sample(rows[i], i) for i in indices]
+    samples = []
+    for i in indices:
+        if not isinstance(rows[i], dict):
+            raise UsageError(f"--dataset {a.dataset}: row {i} is not a JSON object")
+        try:
+            samples.append(bench.to_sample(rows[i], i))
+        except KeyError as e:
+            raise UsageError(f"--dataset {a.dataset}: row {i} has no field {e}, which {a.benchmark} rows need; "
+                             f"the row's fields: {short(sorted(rows[i]), 200)}") from None
+        except RuntimeError as e:  # a prompt that needs more than the row: gsm8k's few-shot block, its train split
+            raise UsageError(f"{a.benchmark}: the prompts need data besides --dataset: {e}") from None
     result = evaluation.score_outputs(bench, samples, [outputs[i] for i in indices])
     summary = result.write(a.json_output_file, a.samples_file, missing=len(rows) - len(indices))
     print(json.dumps(summary))
@@ -347,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ParamError, UsageError, CellBusy, CellFailed, FileNotFoundError, ValueError, SlurmError) as e:
+    except (ParamError, UsageError, CellBusy, CellFailed, NotebookFailed, FileNotFoundError, ValueError,
+            SlurmError) as e:
         print(f"ptb {args.command}: error: {e}", file=sys.stderr)
         return 2 if isinstance(e, (ParamError, UsageError)) else 1
     except KeyboardInterrupt:

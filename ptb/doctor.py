@@ -117,7 +117,7 @@ def hf_cache() -> Check:
     hub = hf_cache_dir()
     if not hub.is_dir():
         return Check("hf cache", False, f"{hub} does not exist",
-                     "download the base models once (`huggingface-cli download Qwen/Qwen3-1.7B-Base`) or set HF_HOME",
+                     "download the base models once (`hf download Qwen/Qwen3-1.7B-Base`) or set HF_HOME",
                      False)
     models = sorted(p.name.removeprefix("models--").replace("--", "/") for p in hub.glob("models--*"))
     return Check("hf cache", os.access(hub, os.R_OK), f"{hub}: {len(models)} model(s)",

@@ -98,6 +98,7 @@ class Leaderboard:
     notes: list[str] = field(default_factory=list)
     cells: pd.DataFrame | None = None  # one row per cell, with the value that counted
     weights_scheme: str = "v1"
+    unreadable: list[str] = field(default_factory=list)  # "path: why" of result.json files left out
 
     @property
     def benchmarks(self) -> list[str]:
@@ -121,12 +122,40 @@ def cell_folders(root: str | Path) -> list[Path]:
     return sorted(found)
 
 
-def load_results(dirs: list[str | Path]) -> list[dict]:
+# What the leaderboard reads of each result.json: a file without them is left out, and listed.
+REQUIRED = {"cell": str, "agent": str, "model": str, "benchmark": str, "seed": int, "status": str, "integrity": dict}
+
+
+def read_result(path: Path) -> dict:
+    """One result.json, checked for the fields the leaderboard reads; ValueError says what is wrong."""
+    try:
+        r = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"not readable JSON ({type(e).__name__}: {str(e)[:80]})") from None
+    if not isinstance(r, dict):
+        raise ValueError(f"a JSON {type(r).__name__}, not an object")
+    for key, kind in REQUIRED.items():
+        if not isinstance(r.get(key), kind):
+            raise ValueError(f"field '{key}' missing or not a {kind.__name__}")
+    if not isinstance(r["integrity"].get("verdict"), str):
+        raise ValueError("field 'integrity.verdict' missing")
+    if r.get("score") is not None and not (isinstance(r["score"], (int, float)) and 0 <= r["score"] <= 1):
+        raise ValueError(f"field 'score' is not null or a number in 0..1 (got {str(r['score'])[:40]})")
+    return r
+
+
+def load_results(dirs: list[str | Path], unreadable: list[str] | None = None) -> list[dict]:
+    """Every cell's result under DIRS; files that cannot be read go to UNREADABLE as "path: why"."""
     results = []
     for d in dirs:
         for cell in cell_folders(d):
             if (cell / "result.json").is_file():
-                results.append(json.loads((cell / "result.json").read_text()) | {"_path": str(cell)})
+                try:
+                    results.append(read_result(cell / "result.json") | {"_path": str(cell)})
+                except ValueError as e:
+                    if unreadable is None:
+                        raise ValueError(f"{cell / 'result.json'}: {e}") from None
+                    unreadable.append(f"{cell / 'result.json'}: {e}")
     return results
 
 
@@ -144,7 +173,8 @@ def weights_for(benchmarks: list[str], scheme: str, results: list[dict]) -> tupl
     if unknown:
         known = [v for v in table.values() if v > 0]
         fill = statistics.mean(known) if known else 1.0
-        notes.append(f"no {scheme} weight for {', '.join(unknown)}: given the mean weight")
+        notes.append(f"no {scheme} weight for {', '.join(unknown)}: given the mean of the {scheme} weights, "
+                     "before the weights are renormalised over the benchmarks present")
         table |= {b: fill for b in unknown}
     total = sum(table[b] for b in benchmarks)
     if total <= 0:
@@ -230,13 +260,17 @@ def _cell_row(r: dict, value: float, source: str) -> dict:
 
 def build(dirs: list[str | Path], weights: str = "v1", reference: bool = False) -> Leaderboard:
     """The leaderboard of every result.json under DIRS; `reference` adds the published rows."""
-    results = load_results(dirs)
+    unreadable: list[str] = []
+    results = load_results(dirs, unreadable)
     if not results:
-        raise ValueError(f"no result.json under {', '.join(map(str, dirs))}")
+        bad = f" ({len(unreadable)} unreadable: {unreadable[0]}{', ...' if len(unreadable) > 1 else ''})" if unreadable else ""
+        raise ValueError(f"no readable result.json under {', '.join(map(str, dirs))}{bad}: nothing to rank "
+                         "(`ptb grid` or `ptb demo` makes some)")
     zs = zero_shot_scores(results)
-    notes: list[str] = []
+    notes: list[str] = [f"left out, unreadable: {u}" for u in unreadable]
     cells = []
     for r in results:
+        notes += [f"{r['cell']}: {n}" for n in r.get("notes") or [] if isinstance(n, str)]
         flagged = r["integrity"]["verdict"] == "flagged"
         value, source = r.get("score"), "score"
         if flagged or value is None:
@@ -277,7 +311,7 @@ def build(dirs: list[str | Path], weights: str = "v1", reference: bool = False) 
     table[counts] = table[counts].astype("Int64")  # published rows have no counts: empty, not 0.00
     if (table.n_unverified > 0).any():
         notes.append("n_unverified > 0: cells whose integrity could not be checked (not shown as clean)")
-    return Leaderboard(table, w, notes, cells_df, weights)
+    return Leaderboard(table, w, notes, cells_df, weights, unreadable)
 
 
 def zero_shot_value(model: str, benchmark: str, zs: dict[tuple[str, str], float]) -> tuple[float | None, str]:

@@ -37,6 +37,45 @@ def is_known_model(model: str) -> bool:
     return model == TINY or (Path(model) / "config.json").is_file() or bool(_HUB_ID.match(model))
 
 
+def folder_problem(folder: Path) -> str | None:
+    """Why a local model folder cannot load, read from its config.json and the headers of its
+    weight files (cheap: no tensor is read), or None. Catches garbage and truncated files."""
+    config = folder / "config.json"
+    try:
+        data = json.loads(config.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return f"{config}: not a readable JSON config ({type(e).__name__}); re-save or re-download the model"
+    if not isinstance(data, dict) or not isinstance(data.get("model_type") or data.get("architectures"), (str, list)):
+        return f"{config}: no 'model_type' or 'architectures'; not a transformers model config"
+    weights = sorted(folder.glob("*.safetensors"))
+    if not weights and not any(folder.glob("*.bin")):
+        return f"{folder}: no weights (*.safetensors or *.bin)"
+    for w in weights:
+        problem = _safetensors_problem(w)
+        if problem:
+            return f"{w}: {problem}; re-save or re-download the model"
+    return None
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """A safetensors file is an 8-byte header length, a JSON header, then the tensors' bytes:
+    the file must be exactly as long as the header says."""
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            size = path.stat().st_size
+            if n <= 0 or 8 + n > size:
+                return "not a safetensors file (bad header length)"
+            header = json.loads(f.read(n))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return "not a safetensors file (unreadable header)"
+    ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__" and isinstance(t, dict)
+            and isinstance(t.get("data_offsets"), list) and len(t["data_offsets"]) == 2]
+    if 8 + n + max(ends, default=0) > size:
+        return f"truncated ({size} bytes, the header needs {8 + n + max(ends)})"
+    return None
+
+
 def resolve(model: str) -> Path:
     """A local folder holding the model's files (built or downloaded if needed)."""
     if model == TINY:

@@ -297,7 +297,7 @@ def load_agent(spec: str) -> AgentDef:
 
 
 def check_model(model: str, where: str = "") -> None:
-    from ptb.models import is_known_model
+    from ptb.models import TINY, folder_problem, is_known_model
 
     try:
         known = is_known_model(model)
@@ -308,6 +308,10 @@ def check_model(model: str, where: str = "") -> None:
             f"{where}unknown model {short(model)}: give a Hugging Face id (org/name), "
             "an existing local model folder, or 'tiny-qwen3'"
         )
+    if model != TINY and (Path(model) / "config.json").is_file():
+        problem = folder_problem(Path(model))
+        if problem:
+            raise ParamError(f"{where}{problem}")
 
 
 def check_names(grid: Grid | Cell, where: str = "") -> None:
