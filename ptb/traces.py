@@ -179,8 +179,9 @@ def _claude(e: dict, state: dict) -> Iterator[dict]:
             cost = e.get("total_cost_usd")
         yield _event("result", _as_text(e.get("result", "")), "assistant", t, cost_usd=cost, **tokens)
     elif kind == "system" and e.get("subtype") == "api_retry":  # a failed request it will retry
-        yield _event("error", f"api_retry {e.get('attempt')}/{e.get('max_retries')}: {e.get('error')} "
-                              f"(HTTP {e.get('error_status')})", "system", t)
+        status = f" (HTTP {e['error_status']})" if e.get("error_status") else ""
+        yield _event("error", f"api_retry {e.get('attempt')}/{e.get('max_retries')}: {e.get('error')}{status}",
+                     "system", t)
     elif kind == "system":
         yield _event("system", f"{e.get('subtype', '')} model={e.get('model', '')}", "system", t)
 
@@ -192,8 +193,11 @@ def _codex(e: dict, state: dict) -> Iterator[dict]:
     kind, t = e.get("type"), _seconds(e.get("timestamp"))
     item = e.get("item") or {}
     it = item.get("type") or item.get("item_type")
-    if it in CODEX_TOOLS and kind in ("item.started", "item.completed") and item.get("id") not in state:
-        state[item.get("id")] = True  # the call when it starts; its result when it completes
+    if kind == "thread.started":  # a new process: item ids start again
+        state["started"] = set()
+    if it in CODEX_TOOLS and kind in ("item.started", "item.completed") and item.get("id") not in state.setdefault(
+            "started", set()):
+        state["started"].add(item.get("id"))  # the call when it starts; its result when it completes
         text = item.get("command", "") if it == "command_execution" else \
             _as_text({k: v for k, v in item.items() if k not in ("id", "type", "status")})
         yield _event("tool_call", text, "assistant", t, "shell" if it == "command_execution" else it, item.get("id"))
@@ -209,13 +213,19 @@ def _codex(e: dict, state: dict) -> Iterator[dict]:
         elif it == "error":
             yield _event("error", item.get("message", ""), t=t)
     elif kind == "turn.completed":
-        # OpenAI's counts: input includes the cached input, output includes the reasoning.
-        u = e.get("usage") or {}
-        cached = u.get("cached_input_tokens")
-        yield _event("usage", t=t, input_tokens=_minus(u.get("input_tokens"), _plus(cached, u.get("cache_write_input_tokens"))),
-                     cache_read_tokens=cached, cache_write_tokens=u.get("cache_write_input_tokens", 0),
-                     output_tokens=u.get("output_tokens"), reasoning_tokens=u.get("reasoning_output_tokens"))
+        # The thread's running totals (a resumed thread goes on from its earlier turns): this
+        # turn is what they grew by. OpenAI's counts: input includes the cached input and the
+        # cache writes, output includes the reasoning.
+        u = {k: v for k, v in (e.get("usage") or {}).items() if isinstance(v, int)}
+        before = state.setdefault("totals", {}).get(state.get("thread"), {})
+        state["totals"][state.get("thread")] = u
+        d = {k: v - before.get(k, 0) for k, v in u.items()}
+        cached, written = d.get("cached_input_tokens"), d.get("cache_write_input_tokens", 0)
+        yield _event("usage", t=t, input_tokens=_minus(d.get("input_tokens"), _plus(cached, written)),
+                     cache_read_tokens=cached, cache_write_tokens=written, output_tokens=d.get("output_tokens"),
+                     reasoning_tokens=d.get("reasoning_output_tokens"))
     elif kind == "thread.started":
+        state["thread"] = e.get("thread_id")
         yield _event("system", f"init thread={e.get('thread_id', '')}", "system", t)
     elif kind in ("turn.failed", "error"):
         yield _event("error", _as_text(e.get("error") or e.get("message", "")), t=t)
@@ -305,13 +315,12 @@ def normalise(fmt: str, lines: Iterable[str], times: list[float] | None = None) 
             for e in new:
                 e["t"] = e["t"] if e["t"] is not None else times[n]
         events.extend(new)
-    ends = {}
+    calls: dict = {}  # id -> the call waiting for its result (ids repeat across codex's invocations)
     for e in events:
-        if e["type"] == "tool_result" and e["id"] is not None:
-            ends.setdefault(e["id"], e["t"])
-    for e in events:
-        if e["type"] == "tool_call" and e["t_end"] is None:
-            e["t_end"] = ends.get(e["id"])
+        if e["type"] == "tool_call" and e["id"] is not None:
+            calls[e["id"]] = e
+        elif e["type"] == "tool_result" and (call := calls.pop(e["id"], None)) is not None and call["t_end"] is None:
+            call["t_end"] = e["t"]
     return [{"i": i, **e} for i, e in enumerate(events)]
 
 

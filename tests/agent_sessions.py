@@ -15,8 +15,8 @@ opencode's and Gemini's output leaves out the reasoning), at PRICES.
             id and its opening usage (output a placeholder 1, stop_reason null); `user` lines
             with the tool results; a `result` per invocation whose total_cost_usd carries the
             earlier invocations of the resumed session, and model_usage_since_last_result.
-    codex   thread.started, turn.started, item.started / item.completed per tool call,
-            turn.completed with the turn's usage.
+    codex   thread.started (the same thread when resumed), turn.started, item.started /
+            item.completed per tool call, turn.completed with the thread's running totals.
     gemini  init, the user's prompt, message deltas, tool_use / tool_result, a result with the
             process's stats.
     opencode  step_start, text, tool_use (when completed, with state.time start and end),
@@ -180,10 +180,10 @@ def _codex(inv: list, start: float, before: int) -> list[tuple[float, dict]]:
                 done = {}
             out += [(t, {"type": "item.started", "item": item}),
                     (t + f.get("seconds", 3), {"type": "item.completed", "item": item | done})]
-    n = len(inv)
+    n = before + len(inv)  # the thread's running totals: a resumed thread goes on from its earlier turns
     out.append((out[-1][0] + 1, {"type": "turn.completed", "usage": {
         "input_tokens": n * (r["input"] + r["cache_read"] + r["cache_write"]),
-        "cached_input_tokens": n * r["cache_read"], "output_tokens": n * r["output"],
+        "cached_input_tokens": n * r["cache_read"], "cache_write_input_tokens": 0, "output_tokens": n * r["output"],
         "reasoning_output_tokens": n * r["reasoning"]}}))
     return out
 

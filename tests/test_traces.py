@@ -4,12 +4,13 @@ killed at the deadline counts each response once, cached tokens have their own p
 tool calls carry their start and end."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 import agent_sessions
 from agent_sessions import FORMATS, PRICES, SESSION, response_cost, write_session
-from ptb import params, traces
+from ptb import behaviour, params, traces
 
 N = 11  # model responses in SESSION: 10 in the first invocation, 1 after the re-prompt
 FULL = {"input_tokens": 200 * N, "cache_read_tokens": 1000 * N, "cache_write_tokens": 0, "output_tokens": 80 * N,
@@ -93,12 +94,46 @@ def test_token_prices_are_variables_of_every_agent():
 
 
 def test_claude_retrying_without_network_is_errors():
-    lines = [{"type": "system", "subtype": "init", "model": "m", "session_id": "s"}] + [
+    lines = [{"type": "system", "subtype": "init", "model": "m", "session_id": "s"}] + [  # as claude 2.1.332 writes them
         {"type": "system", "subtype": "api_retry", "attempt": n, "max_retries": 10, "retry_delay_ms": 500 * n,
-         "error_status": None, "error": "connection_error"} for n in (1, 2, 3)]
+         "error_status": None, "error": "unknown", "session_id": "s"} for n in (1, 2, 3)]
+    lines.append(lines[1] | {"error_status": 529, "error": "overloaded"})
     events = traces.normalise("claude-stream-json", [json.dumps(x) for x in lines])
-    assert [e["type"] for e in events] == ["system", "error", "error", "error"]
-    assert events[1]["text"] == "api_retry 1/10: connection_error (HTTP None)"
+    assert [e["type"] for e in events] == ["system", "error", "error", "error", "error"]
+    assert [events[1]["text"], events[4]["text"]] == ["api_retry 1/10: unknown", "api_retry 1/10: overloaded (HTTP 529)"]
+
+
+# Recorded from the pinned CLIs, each against a local endpoint scripted to answer every request
+# with 200 uncached and 1000 cached input tokens and 80 output tokens (OpenAI's: 30 of them
+# reasoning): a text and a shell call, then a text after the tool's result; then the same again
+# in the same session after ptb.reprompt's marker. claude 2.1.332: `claude -p ... --output-format
+# stream-json --verbose`, then `--continue`; codex 0.171.0: `codex exec --json`, then `exec resume --last`.
+STREAMS = Path(__file__).parent / "fixtures" / "streams"
+RECORDED = {"input_tokens": 800, "cache_read_tokens": 4000, "cache_write_tokens": 0, "output_tokens": 320,
+            "total_tokens": 5120}
+
+
+@pytest.mark.parametrize("fmt", ["claude-stream-json", "codex-json"])
+def test_recorded_streams_of_the_same_traffic(fmt):
+    lines = (STREAMS / f"{fmt}.jsonl").read_text().split("\n")
+    events = traces.normalise(fmt, lines, [float(n) for n in range(len(lines))])  # line n arrives at second n
+    u = traces.usage(events, {k: v for k, v in PRICES.items() if k != "usd_per_mtok_cache_write"})
+    assert {k: u[k] for k in RECORDED} == RECORDED and u["complete"]
+    assert u["reasoning_tokens"] == {"claude-stream-json": 0, "codex-json": 120}[fmt]
+    # claude states $0.0084 for these tokens at its own prices for the model, which are PRICES'
+    assert u["cost_usd"] == pytest.approx(0.0084) and u["reported_cost_usd"] == (
+        pytest.approx(0.0084) if fmt == "claude-stream-json" else None)
+    assert behaviour.turns(events) == 4
+    calls = [e for e in events if e["type"] == "tool_call"]
+    assert len(calls) == 2 and all(e["t_end"] > e["t"] for e in calls)
+
+
+def test_recorded_claude_stream_killed_before_its_last_result():
+    lines = (STREAMS / "claude-stream-json.jsonl").read_text().splitlines()
+    cut = max(n for n, line in enumerate(lines) if '"type":"result"' in line)
+    u = traces.usage(traces.normalise("claude-stream-json", lines[:cut]))
+    assert (u["input_tokens"], u["cache_read_tokens"], u["output_tokens"]) == (800, 4000, 160)  # not 160 + 2 x 1
+    assert (u["cost_usd"], u["complete"]) == (pytest.approx(0.0042), False)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
