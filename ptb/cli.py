@@ -104,27 +104,32 @@ def cmd_grid(a) -> int:
     return 1 if "failed" in outcomes.values() else 0
 
 
-def _experiment(folder: str) -> Path:
-    """FOLDER, checked to be an experiment folder: a grid's plan or Slurm record, or a cell in it."""
+def _experiment(folder: str, wait_s: float = 0) -> Path:
+    """FOLDER, checked to be an experiment folder: a grid's plan or Slurm record, or a cell in it.
+    WAIT_S: how long a grid that has just made the folder may take to write its plan."""
     from ptb.paths import CellPaths, ExperimentPaths
 
     root = Path(folder)
     if not root.is_dir():
-        raise UsageError(f"{short(folder)}: no such folder")
+        raise UsageError(f"{folder[:300]}: no such folder")
     exp = ExperimentPaths(root)
-    cells = (CellPaths(d) for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not (exp.plan.is_file() or (root / ".slurm").is_dir() or any(c.cell_json.is_file() or c.result.is_file() for c in cells)):
-        raise UsageError(f"{folder}: not an experiment folder (no cells, no grid plan); give OUT/EXPERIMENT, "
-                         "e.g. outputs/demo")
+    deadline = time.monotonic() + wait_s
+    while not (exp.plan.is_file() or (root / ".slurm").is_dir()
+               or any(CellPaths(d).cell_json.is_file() or CellPaths(d).result.is_file()
+                      for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))):
+        if time.monotonic() >= deadline:
+            raise UsageError(f"{folder}: not an experiment folder (no cells, no grid plan); give OUT/EXPERIMENT, "
+                             "e.g. outputs/demo")
+        time.sleep(0.5)
     return root
 
 
 def cmd_status(a) -> int:
     from ptb import live
 
-    _experiment(a.experiment)
     if a.interval <= 0:
         raise UsageError(f"--interval must be > 0 seconds, got {a.interval}")
+    _experiment(a.experiment, wait_s=10 if a.watch else 0)
     watch, tty = live.Watch(a.experiment), sys.stdout.isatty()
     try:
         while True:
@@ -241,7 +246,7 @@ def cmd_eval(a) -> int:
 
     model = Path(a.model)
     if not (model / "config.json").is_file():
-        raise UsageError(f"--model {short(a.model)}: not a model folder (no config.json)")
+        raise UsageError(f"--model {a.model[:300]}: not a model folder (no config.json)")
     from ptb.models import folder_problem
 
     problem = folder_problem(model)
