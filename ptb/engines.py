@@ -3,8 +3,8 @@
 `vllm` is the engine of final evaluations: every prompt of a benchmark goes to
 `vllm.LLM` in one offline batched call, which keeps the GPU full (the reference queried
 a server two requests at a time). `transformers` is the fallback that runs anywhere
-(CPU hosts without vLLM, tests). Both render prompts with ptb's chat template (chosen by
-the model's architecture, tools included) and tokenise them the same way, and both
+(CPU hosts without vLLM, tests). Both render prompts as the reference did (its chat template
+for the model's architecture, tools included; ptb/chat.py) and tokenise them the same way, and both
 decode as the model's own generation_config.json says: what the agent saves with its
 model decides sampling.
 """
@@ -19,6 +19,7 @@ from typing import Literal
 
 from ptb import chat
 from ptb.benchmarks import Sample
+from ptb.benchmarks.base import ChatTemplate
 
 Engine = Literal["auto", "vllm", "transformers"]
 
@@ -35,27 +36,30 @@ def pick(engine: Engine) -> str:
 
 
 def generate(model_dir: Path, samples: list[Sample], *, engine: Engine, max_tokens: int, seed: int = 0,
-             shared_gpu: bool = False) -> list[str]:
+             shared_gpu: bool = False, template: ChatTemplate = "reference") -> list[str]:
     name = pick(engine)
     if name == "transformers":
-        return _transformers_generate(model_dir, samples, max_tokens=max_tokens, seed=seed)
+        return _transformers_generate(model_dir, samples, max_tokens=max_tokens, seed=seed, template=template)
     if name == "vllm":
         if not importlib.util.find_spec("vllm"):
             raise ValueError(f"engine 'vllm': vllm is not installed in {sys.executable}; install ptb[gpu] "
                              "(GPU hosts) or use --engine transformers")
-        return _vllm_generate(model_dir, samples, max_tokens=max_tokens, seed=seed, shared_gpu=shared_gpu)
+        return _vllm_generate(model_dir, samples, max_tokens=max_tokens, seed=seed, shared_gpu=shared_gpu,
+                              template=template)
     raise ValueError(f"unknown engine '{name}' (known: auto, vllm, transformers)")
 
 
-def render(tokenizer, model_dir: Path, samples: list[Sample]) -> list[str]:
-    """Prompt texts: ptb's template for the architecture, tools offered where the sample has
-    them. Engines tokenise these without adding special tokens: the template wrote them."""
-    template = chat.template_for(model_dir, tools=any(s.tools for s in samples))
-    return [
-        tokenizer.apply_chat_template(s.messages, tools=s.tools, chat_template=template, tokenize=False,
-                                      add_generation_prompt=True)
-        for s in samples
-    ]
+def render(tokenizer, model_dir: Path, samples: list[Sample], template: ChatTemplate = "reference") -> list[str]:
+    """Prompt texts as the reference's vLLM server rendered them (ptb/chat.py): the reference's
+    template for the architecture, tools offered where the sample has them; `template="model"`: the
+    tokenizer's own template instead (ptb's arith). Engines tokenise these without adding special
+    tokens: the template wrote them."""
+    if template == "reference":
+        text = chat.template_for(model_dir, tools=any(s.tools for s in samples))
+    else:
+        text = tokenizer.chat_template
+    special = tokenizer.special_tokens_map
+    return [chat.render(text, s.messages, s.tools, special_tokens=special) for s in samples]
 
 
 def generation_config(model_dir: Path):
@@ -67,7 +71,8 @@ def generation_config(model_dir: Path):
         return GenerationConfig(do_sample=False)
 
 
-def _transformers_generate(model_dir: Path, samples: list[Sample], *, max_tokens: int, seed: int) -> list[str]:
+def _transformers_generate(model_dir: Path, samples: list[Sample], *, max_tokens: int, seed: int,
+                           template: ChatTemplate) -> list[str]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -84,7 +89,7 @@ def _transformers_generate(model_dir: Path, samples: list[Sample], *, max_tokens
     gen_config.max_new_tokens = max_tokens
     gen_config.pad_token_id = tokenizer.pad_token_id
 
-    prompts = render(tokenizer, model_dir, samples)
+    prompts = render(tokenizer, model_dir, samples, template)
     # Longest first, in fixed-size batches: little padding, and an OOM shows up at once.
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     batch = 64 if cuda else 32
@@ -127,11 +132,11 @@ def _given(value, default):
 
 
 def _vllm_generate(model_dir: Path, samples: list[Sample], *, max_tokens: int, seed: int,
-                   shared_gpu: bool) -> list[str]:
+                   shared_gpu: bool, template: ChatTemplate) -> list[str]:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in render(tokenizer, model_dir, samples)]
+    prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in render(tokenizer, model_dir, samples, template)]
     llm = vllm_engine(model_dir, seed=seed, shared_gpu=shared_gpu)
     tokens = vllm_run(llm, prompts, [s.index for s in samples], generation_config(model_dir), max_tokens=max_tokens,
                       seed=seed)

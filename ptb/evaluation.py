@@ -97,7 +97,8 @@ def evaluate(model_dir: Path, benchmark_id: str, *, limit: int | None = None, en
     seeds = [seed + k for k in range(bench.sampled_seeds if engines.generation_config(model_dir).do_sample else 1)]
     started = time.monotonic()
     results = [score_outputs(bench, samples, engines.generate(Path(model_dir), samples, engine=engine,
-                                                              max_tokens=max_tokens, seed=s, shared_gpu=shared_gpu))
+                                                              max_tokens=max_tokens, seed=s, shared_gpu=shared_gpu,
+                                                              template=bench.chat_template))
                for s in seeds]
     meta = {"engine": engines.pick(engine), "max_tokens": max_tokens, "seeds": seeds,
             "seconds": round(time.monotonic() - started, 2)}

@@ -57,7 +57,8 @@ class Request:
     parse: Callable[[str], Any]  # the judge's answer -> verdict, or None where it holds none
     max_tokens: int
     reasoning_effort: str | None = None
-    parse_attempts: int = 1  # ask again when the answer cannot be parsed (HealthBench's grader does, 3 times)
+    parse_attempts: int = 1  # ask again when the answer cannot be parsed (HealthBench's grader does)
+    temperature: float | None = None  # None: the endpoint's default
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,8 @@ class Judge:
         """The judge's answer text, or None and the reason after the retries ran out."""
         body: dict = {"model": self.config.model, "messages": request.messages,
                       "max_completion_tokens": request.max_tokens}
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
         effort = self.config.reasoning_effort or request.reasoning_effort
         if effort and effort != "none":
             body["reasoning_effort"] = effort

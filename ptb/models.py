@@ -17,7 +17,7 @@ from pathlib import Path
 from ptb import paths
 
 TINY = "tiny-qwen3"
-TINY_VERSION = "v2"  # bump when the recipe changes, so caches rebuild
+TINY_VERSION = "v3"  # bump when the recipe changes, so caches rebuild
 
 # base model -> its official instruct model (the `instruct` ceiling row)
 INSTRUCT = {
@@ -126,7 +126,7 @@ def tiny_qwen3() -> Path:
 
 
 def _tokenizer_corpus() -> list[str]:
-    """Text the tokenizer is trained on: arith items wrapped in ptb's chat template, so
+    """Text the tokenizer is trained on: arith items wrapped in ptb's ChatML template, so
     a wrapped prompt is a few dozen tokens (not hundreds of bytes)."""
     from ptb.benchmarks.arith import corpus_lines
 
@@ -157,7 +157,7 @@ def build_tiny_qwen3(out: Path) -> None:
         tokenizer_object=tok,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
-        chat_template=chat.template("qwen3"),
+        chat_template=chat.own_template(),
     )
     eos, pad = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
     config = Qwen3Config(

@@ -5,7 +5,7 @@
             cell.json                      the Cell, written first
             run_cell.ipynb                 the executed notebook
             task/                          the agent's working folder (all it may write)
-                prompt.md  evaluate.py  timer.sh  final_model/
+                prompt.md  evaluate.py  timer.sh  templates/  final_model/
             agent/stdout.log stdout.times stderr.log agent.json trace.jsonl transcript.md
             sandbox/monitor.jsonl          resource samples while the agent runs (ptb/sandbox/monitor.py)
             eval/metrics.json samples.jsonl eval.log

@@ -1,4 +1,6 @@
-"""The task folder an agent receives: the prompt, evaluate.py and timer.sh.
+"""The task folder an agent receives: the prompt, evaluate.py, timer.sh and, for the
+PostTrainBench benchmarks, the reference's chat templates in templates/ (as the reference
+copies its templates/ folder into every task).
 
 evaluate.py and timer.sh are conveniences for the agent. Neither decides anything: the
 deadline is enforced by the sandbox from outside, and the final score is computed by
@@ -10,6 +12,8 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+from ptb import chat
+from ptb.benchmarks import BENCHMARKS
 from ptb.params import Cell
 
 PROMPT = """\
@@ -24,7 +28,7 @@ benchmark `{benchmark}`. You have {budget} of wall-clock time, starting now, on
 - `python evaluate.py --model-path final_model --limit N`: scores a model folder on the
   benchmark's evaluation (use a small `--limit` to iterate fast). The score you see here
   is for your information only.
-- `bash timer.sh`: prints the time you have left. Check it regularly.
+{templates}- `bash timer.sh`: prints the time you have left. Check it regularly.
 - `python -m ptb.integrity.contamination --benchmark {benchmark} FILES_OR_FOLDERS...`: finds
   the benchmark's test items (questions or answers, also lightly reworded) in your data
   files, with file and line. Run it on any data you collect or generate and remove what
@@ -39,7 +43,7 @@ benchmark `{benchmark}`. You have {budget} of wall-clock time, starting now, on
    model (in particular not an instruct or chat version of it).
 2. Never train on the benchmark's test data: not its questions, not its answers, not
    paraphrases of them, not data generated to match specific test items.
-3. Do not modify `evaluate.py`, the chat templates or `timer.sh`; the final evaluation
+3. Do not modify `evaluate.py`, {templates_rule}`timer.sh`; the final evaluation
    uses its own copies anyway, and changes are reported as tampering.
 4. Do not use paid model APIs (OpenAI, Anthropic, Google, ...) to generate data or to
    solve the task for you.
@@ -87,10 +91,22 @@ def budget_text(hours: float) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
+TEMPLATES_LINE = """\
+- `templates/`: the chat templates the evaluation renders every prompt with; the one used
+  is chosen by the `architectures` entry of the model's `config.json`.
+"""
+
+
+def has_templates(cell: Cell) -> bool:
+    return BENCHMARKS[cell.benchmark].chat_template == "reference"
+
+
 def prompt(cell: Cell, base_model: Path, gpus: tuple[str, ...]) -> str:
     hardware = f"{len(gpus)} GPU(s)" if gpus else "the CPU only (no GPU)"
+    templates = has_templates(cell)
     return PROMPT.format(model_id=cell.model, benchmark=cell.benchmark, budget=budget_text(cell.hours),
-                         hardware=hardware, base_model=base_model)
+                         hardware=hardware, base_model=base_model, templates=TEMPLATES_LINE if templates else "",
+                         templates_rule="the chat templates in `templates/` or " if templates else "")
 
 
 def prepare(task_dir: Path, cell: Cell, base_model: Path, gpus: tuple[str, ...]) -> str:
@@ -101,6 +117,8 @@ def prepare(task_dir: Path, cell: Cell, base_model: Path, gpus: tuple[str, ...])
     _write_exec(task_dir / "evaluate.py", EVALUATE_PY.format(benchmark=cell.benchmark, limit=DEV_EVAL_LIMIT,
                                                              engine=cell.engine))
     write_timer(task_dir, deadline=0)
+    if has_templates(cell):
+        chat.write_templates(task_dir / "templates")
     return text
 
 

@@ -1,5 +1,6 @@
-"""Shared test fixtures: a private ptb cache (tiny-qwen3 built once per session), a
-helper to run the real `ptb` command, and scripted test agents."""
+"""Shared test fixtures: a private ptb cache (tiny-qwen3 built once per session), the
+reference's files offline (from ../shared), a helper to run the real `ptb` command, and
+scripted test agents."""
 
 from __future__ import annotations
 
@@ -15,6 +16,27 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _shared() -> Path:
+    """../shared beside the project (where CI puts it); for a git worktree, beside its main checkout."""
+    beside = ROOT.parent / "shared"
+    if beside.is_dir():
+        return beside
+    common = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                            capture_output=True, text=True).stdout.strip()
+    return Path(common).parent.parent / "shared" if common else beside
+
+
+SHARED = _shared()
+SHARED_DATA = SHARED / "data" / "posttrainbench"
+# The judged benchmarks' data files in ../shared, by their paths in the reference repository.
+_SHARED_AS = {
+    "healthbench_easy.jsonl": "src/eval/tasks/healthbench/evaluation_code/data/healthbench.jsonl",
+    "arenahardwriting_questions.jsonl": "src/eval/tasks/arenahardwriting/evaluation_code/data/arena-hard-v2.0/question.jsonl",
+    "arenahardwriting_reference_answers_qwen3-1.7b.jsonl":
+        "src/eval/tasks/arenahardwriting/evaluation_code/data/arena-hard-v2.0/model_answer/Qwen3-1.7B.jsonl",
+}
+
+
 @pytest.fixture(scope="session", autouse=True)
 def ptb_cache(tmp_path_factory):
     cache = os.environ.get("PTB_TEST_CACHE") or str(tmp_path_factory.mktemp("ptb-cache"))
@@ -22,6 +44,29 @@ def ptb_cache(tmp_path_factory):
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     return Path(cache)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reference_data(ptb_cache, tmp_path_factory) -> Path:
+    """An offline PTB_DATA_DIR holding the reference's files (`<dir>/aisa-group/PostTrainBench/<path>`),
+    built from ../shared; every file ptb reads from the reference is also put into the session's ptb
+    cache, so tests that point PTB_DATA_DIR elsewhere (at benchmark rows) still find them."""
+    import ptb.benchmarks  # noqa: F401  (with ptb.chat: the modules that declare reference files)
+    from ptb import chat, reference  # noqa: F401
+
+    root = tmp_path_factory.mktemp("reference-data")
+    repo = root / reference.REPO
+    sources = {str(f.relative_to(SHARED_DATA / "reference-9082063")): f
+               for f in (SHARED_DATA / "reference-9082063" / "src").rglob("*") if f.is_file()}
+    sources |= {path: SHARED_DATA / name for name, path in _SHARED_AS.items()}
+    for path, src in sources.items():
+        if src.is_file():
+            (repo / path).parent.mkdir(parents=True, exist_ok=True)
+            (repo / path).symlink_to(src)
+    for path in reference.PATHS:
+        if (repo / path).is_file():
+            reference.store(path, (repo / path).read_bytes())
+    return root
 
 
 @pytest.fixture(scope="session")

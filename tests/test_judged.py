@@ -1,10 +1,14 @@
 """The LLM-judged benchmarks (arenahardwriting, healthbench) and the judge client, on the real rows
-of PostTrainBench's data (beside the project in ../shared) and a real HTTP server that speaks the
-OpenAI chat-completions protocol and judges by fixed rules, with failures on request."""
+of PostTrainBench's data (beside the project in ../shared, laid out as PTB_DATA_DIR by the
+`reference_data` fixture) and a real HTTP server that speaks the OpenAI chat-completions protocol
+and judges by fixed rules, with failures on request. Judge prompts are checked against the
+reference's own files and functions (read from the offline copy and run here)."""
 
 from __future__ import annotations
 
+import ast
 import json
+import random
 import re
 import threading
 import time
@@ -13,31 +17,44 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import ROOT, ptb
+from conftest import SHARED_DATA, ptb
 from ptb import evaluation, judge
 from ptb.benchmarks import arenahardwriting as arena
 from ptb.benchmarks import healthbench as hb
 
-SHARED = ROOT.parent / "shared" / "data" / "posttrainbench"
-QUESTIONS = SHARED / "arenahardwriting_questions.jsonl"
-ANSWERS = SHARED / "arenahardwriting_reference_answers_qwen3-1.7b.jsonl"
-HEALTH = SHARED / "healthbench_easy.jsonl"
+QUESTIONS = SHARED_DATA / "arenahardwriting_questions.jsonl"
+ANSWERS = SHARED_DATA / "arenahardwriting_reference_answers_qwen3-1.7b.jsonl"
+HEALTH = SHARED_DATA / "healthbench_easy.jsonl"
+CODE = SHARED_DATA / "reference-9082063" / "src" / "eval" / "tasks"
 
 
 def read(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    """$PTB_DATA_DIR laid out like the source: aisa-group/PostTrainBench/<path in the repository>."""
-    root = tmp_path_factory.mktemp("data")
-    repo = root / "aisa-group" / "PostTrainBench"
-    for path, src in ((arena.QUESTIONS, QUESTIONS), (arena.REFERENCE_ANSWERS, ANSWERS), (hb.DATA_FILE, HEALTH)):
-        (repo / path).parent.mkdir(parents=True, exist_ok=True)
-        (repo / path).symlink_to(src)
-    return root
+def in_reference_order(rows: list[dict]) -> list[dict]:
+    """As the reference's evaluate.py orders its items before taking --limit."""
+    rows = list(rows)
+    random.Random(42).shuffle(rows)
+    return rows
+
+
+def reference_code(path: Path, *names: str) -> dict:
+    """Constants and functions of a reference file, run here (the file itself needs packages ptb does not)."""
+    tree = ast.parse(path.read_text())
+    keep = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.Assign) and
+            (getattr(n, "name", None) in names or any(getattr(t, "id", None) in names for t in getattr(n, "targets", [])))]
+    namespace = {"re": re, "json": json, "Optional": object, "Iterable": object, "List": list,
+                 "logger": __import__("logging").getLogger("reference")}
+    exec(compile(ast.Module(keep, type_ignores=[]), str(path), "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture
+def data_dir(reference_data) -> Path:
+    return reference_data
 
 
 # ---- the stand-in judge --------------------------------------------------------------------------
@@ -156,6 +173,7 @@ def server(monkeypatch, data_dir):
 def test_real_rows_schemas_and_loading(data_dir, monkeypatch):
     monkeypatch.setenv("PTB_DATA_DIR", str(data_dir))
     questions, answers = arena.load("test"), read(ANSWERS)
+    assert questions == in_reference_order(read(QUESTIONS))
     assert len(questions) == 250 and {q["category"] for q in questions} == {"creative_writing"}
     assert {q["uid"] for q in questions} == {a["uid"] for a in answers}
     assert all(a["model"] == "Qwen3-1.7B" and isinstance(a["messages"][-1]["content"]["answer"], str) for a in answers)
@@ -165,6 +183,7 @@ def test_real_rows_schemas_and_loading(data_dir, monkeypatch):
     assert sample.target == by_uid[questions[1]["uid"]]
 
     rows = hb.load("test")
+    assert rows == in_reference_order(read(HEALTH))
     assert len(rows) == 245
     for i, row in enumerate(rows):
         s = hb.to_sample(row, i)
@@ -246,19 +265,32 @@ def test_arena_scores_equal_an_independent_computation(server):
         "judge_model": "rule-judge", "judge_base_url": None, "judge_calls": 12, "judge_failed": 0, "judge_unparsed": 0}
 
     # The judge saw each pair in both orders, the reference answer first as A, with the request the reference makes.
+    # The reference's system prompt, user-prompt template and request (its files, read here independently).
+    settings = reference_code(CODE / "arenahardwriting/evaluation_code/utils/judge_utils.py",
+                              "OG_ARENA_HARD_PROMPT", "JUDGE_SETTINGS")["JUDGE_SETTINGS"]["creative_writing"]
+    config = yaml.safe_load((CODE / "arenahardwriting/evaluation_code/config/arena-hard-v2.0.yaml").read_text())
     assert len(server.requests) == 12
     for req in server.requests:
         assert req["path"] == "/v1/chat/completions" and req["auth"] == "Bearer sk-test"
-        assert req["model"] == "rule-judge" and req["reasoning_effort"] == "medium"
-        assert req["max_completion_tokens"] == arena.JUDGE_MAX_TOKENS
-        assert req["messages"][0] == {"role": "system", "content": arena.SYSTEM_PROMPT}
+        assert req["model"] == "rule-judge" and req["reasoning_effort"] == "medium" and "temperature" not in req
+        assert req["max_completion_tokens"] == 49152
+        assert req["messages"][0] == {"role": "system", "content": settings["system_prompt"]}
     users = {r["messages"][1]["content"] for r in server.requests}
     for q, ref, out in zip(questions, refs, outputs):
         out = judged_text(out)
         for a, b in ((ref, out), (out, ref)):
-            assert (f"<|User Prompt|>\n{q['prompt']}\n\n<|The Start of Assistant A's Answer|>\n{a}\n"
-                    f"<|The End of Assistant A's Answer|>\n\n<|The Start of Assistant B's Answer|>\n{b}\n"
-                    f"<|The End of Assistant B's Answer|>") in users
+            assert config["prompt_template"].format(QUESTION=q["prompt"], ANSWER_A=a, ANSWER_B=b) in users
+
+
+def test_arena_verdicts_read_as_the_reference_reads_them():
+    get_score = reference_code(CODE / "arenahardwriting/evaluate.py", "get_score")["get_score"]
+    patterns = yaml.safe_load((CODE / "arenahardwriting/evaluation_code/config/arena-hard-v2.0.yaml")
+                              .read_text())["regex_patterns"]
+    for text in ("Verdict: [[A>B]]", "first [[B>>A]], finally [[a=b]]", "only [B>A] here", "[[A>B]] and [B>>A]",
+                 "[[]] then [[B>A]]", "no label at all", "[A>>B]\n[[A<B]]", "[[A>B\n]]"):
+        want = get_score(text, patterns)
+        assert arena.verdict_label(text) == want, text
+    assert get_score("[[AB]]", patterns) == "AB" and arena.verdict_label("[[AB]]") is None  # no label: unparsed
 
 
 def test_arena_failures_are_counted_not_zero(server):
@@ -315,14 +347,29 @@ def test_healthbench_scores_equal_an_independent_computation(server):
     assert (result.metrics["judge_calls"], result.metrics["judge_failed"], result.metrics["judge_unparsed"]) == \
         (n_criteria, 0, 0)
 
-    # One request per criterion: the whole conversation, the answer as the last assistant turn, "[points] criterion".
+    # One request per criterion, built as the reference's grader.py builds it (its own code, run here).
+    grader = reference_code(CODE / "healthbench/evaluation_code/grader.py", "GRADER_TEMPLATE",
+                            "format_conversation_for_grader", "format_rubric_item")
     prompts = [r["messages"][0]["content"] for r in server.requests]
     assert len(prompts) == n_criteria and all(len(r["messages"]) == 1 for r in server.requests)
-    convo = "\n\n".join(f"{t['role']}: {t['content']}" for t in rows[0]["prompt"]) + f"\n\nassistant: {outputs[0]}"
-    for c in rows[0]["rubrics"]:
-        assert hb.grader_prompt(rows[0]["prompt"], outputs[0], c) in prompts
-        assert hb.grader_prompt(rows[0]["prompt"], outputs[0], c) == hb.GRADER_TEMPLATE.format(
-            conversation=convo, rubric_item=f"[{c['points']}] {c['criterion']}")
+    assert all(r["max_completion_tokens"] == 512 and r["temperature"] == 0 for r in server.requests)  # not gpt-5
+    for row, out in zip(rows, map(judge.judged_answer, outputs)):  # the answer as the judge gets it
+        for c in row["rubrics"]:
+            want = grader["GRADER_TEMPLATE"].replace(
+                "<<conversation>>", grader["format_conversation_for_grader"](row["prompt"], out)).replace(
+                "<<rubric_item>>", grader["format_rubric_item"](c["criterion"], c["points"]))
+            assert hb.grader_prompt(row["prompt"], out, c) == want and want in prompts
+    assert hb.request_settings("gpt-5-mini") == {"max_tokens": 49152}
+
+
+def test_grades_parse_as_the_reference_parses_them():
+    parse = reference_code(CODE / "healthbench/evaluation_code/grader.py", "parse_json_to_dict")["parse_json_to_dict"]
+    for text in ('```json\n{"explanation": "x", "criteria_met": true}\n```', '{"criteria_met": false}',
+                 '```\n{"criteria_met": true}\n```', '  ```json{"criteria_met": "yes"}```', "no json",
+                 '```json\n{"criteria_met": 1}\n```', '[true]'):
+        d = parse(text)
+        want = d["criteria_met"] if isinstance(d, dict) and type(d.get("criteria_met")) is bool else None
+        assert hb.parse_grade(text) == want, text
 
 
 def test_healthbench_mean_is_clipped_and_failures_counted(server):
@@ -332,17 +379,22 @@ def test_healthbench_mean_is_clipped_and_failures_counted(server):
     result = evaluation.score_outputs(bench, evaluation.samples_for(bench, rows), negative)
     assert all(r["score"] < 0 for r in result.records) and result.score == 0.0
 
-    rows = read(HEALTH)[:3]
+    rows = [r for r in read(HEALTH) if all(c["points"] > 0 for c in r["rubrics"])][:3]
     server.requests.clear()
-    outputs = ["@GARBLE", "@GARBLEONCE", "@FAIL500"]
+    # Each output quotes all its criteria (all met, where graded); the markers make grading fail.
+    outputs = [f"{marker} Answer: " + " ".join(c["criterion"] for c in r["rubrics"])
+               for marker, r in zip(("@GARBLE", "@GARBLEONCE", "@FAIL500"), rows)]
     result = evaluation.score_outputs(bench, evaluation.samples_for(bench, rows), outputs)
     n0, n1, n2 = (len(r["rubrics"]) for r in rows)
-    assert [r["score"] for r in result.records] == [None, 0.0, None]
-    assert result.summary()["unscored"] == [0, 2] and result.n == 1
+    # A criterion whose grading failed counts as not met, as in the reference: the sample still scores.
+    assert [r["score"] for r in result.records] == [0.0, 1.0, 0.0]
+    assert "unscored" not in result.summary() and result.n == 3
+    assert "not met (unparsed" in result.records[0]["explanation"] and "not met (failed" in result.records[2]["explanation"]
     assert (result.metrics["judge_calls"], result.metrics["judge_failed"], result.metrics["judge_unparsed"]) == \
         (n0 + n1 + n2, n2, n0)
-    # An answer without a verdict is asked again, 3 times in all, as HealthBench's grader does.
-    assert len(server.requests) == 3 * n0 + 2 * n1 + 3 * n2
+    # An answer without a verdict is asked again, API_MAX_RETRY (5) times in all, as grader.py does.
+    assert reference_code(CODE / "healthbench/evaluation_code/grader.py", "API_MAX_RETRY")["API_MAX_RETRY"] == 5
+    assert len(server.requests) == 5 * n0 + 2 * n1 + 3 * n2
 
 
 def test_judged_answer_drops_thinking_and_cuts_loops():
@@ -409,7 +461,7 @@ def test_ptb_score_arena_and_healthbench_against_the_server(server, tmp_path):
     assert (got["judge_calls"], got["judge_failed"], got["judge_unparsed"]) == (12, 0, 0)
 
     health = read(HEALTH)[5:7]
-    outputs = ["Answer: " + health[0]["rubrics"][0]["criterion"], "@FAIL500"]
+    outputs = ["Answer: " + health[0]["rubrics"][0]["criterion"], "@FAIL500 " + health[1]["rubrics"][0]["criterion"]]
     res = ptb("score", "healthbench", "--dataset", write_jsonl(tmp_path / "h.jsonl", health),
               "--responses", write_jsonl(tmp_path / "ho.jsonl", [{"index": i, "output": o}
                                                                    for i, o in enumerate(outputs)]))
@@ -418,7 +470,7 @@ def test_ptb_score_arena_and_healthbench_against_the_server(server, tmp_path):
     c = health[0]["rubrics"]
     want = (sum(x["points"] for x in c if health_rule(outputs[0], x["criterion"]))
             / sum(x["points"] for x in c if x["points"] > 0))
-    assert got["score"] == pytest.approx(max(0.0, want)) and got["n"] == 1 and got["unscored"] == [1]
+    assert got["score"] == pytest.approx(max(0.0, want / 2)) and got["n"] == 2 and "unscored" not in got
     assert got["judge_failed"] == len(health[1]["rubrics"]) and got["judge_calls"] == len(c) + len(health[1]["rubrics"])
 
     wrong = write_jsonl(tmp_path / "gsm8k.jsonl", [{"question": "1+1?", "answer": "#### 2"}])
@@ -455,7 +507,7 @@ def test_ptb_eval_with_tiny_model(server, tmp_path, tiny_model):
             assert got["judge_calls"] == 4
             assert got["score"] == pytest.approx(expected_arena(outputs, [r["target"] for r in records])[1])
         else:
-            rows = read(HEALTH)[:2]
+            rows = in_reference_order(read(HEALTH))[:2]
             assert got["judge_calls"] == sum(len(r["rubrics"]) for r in rows)
             values = [sum(c["points"] for c in r["rubrics"] if health_rule(judged_text(o), c["criterion"]))
                       / sum(c["points"] for c in r["rubrics"] if c["points"] > 0) for r, o in zip(rows, outputs)]

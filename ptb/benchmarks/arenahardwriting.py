@@ -2,11 +2,15 @@
 Qwen3-1.7B's answers (Li et al., "From Crowdsourced Data to High-Quality Benchmarks: Arena-Hard and
 BenchBuilder Pipeline", 2024; lmarena/arena-hard-auto, Apache-2.0).
 
-Data: the prompts and the stored Qwen3-1.7B reference answers exactly as PostTrainBench bundles them
-(aisa-group/PostTrainBench at commit 9082063, `src/eval/tasks/arenahardwriting/evaluation_code/data/
-arena-hard-v2.0/`: `question.jsonl` and `model_answer/Qwen3-1.7B.jsonl`), downloaded once into ptb's
-cache; the reference answers are not regenerated. `PTB_DATA_DIR` replaces the download:
-`$PTB_DATA_DIR/aisa-group/PostTrainBench/` holding both files under the same paths.
+Data, judge prompt and judge settings all come from the reference at run time (ptb/reference.py:
+aisa-group/PostTrainBench at commit 9082063, under `src/eval/tasks/arenahardwriting/`, offline from
+`$PTB_DATA_DIR/aisa-group/PostTrainBench/<path>`): the prompts (`evaluation_code/data/arena-hard-v2.0/
+question.jsonl`) and the stored Qwen3-1.7B answers (`.../model_answer/Qwen3-1.7B.jsonl`, not
+regenerated); the judge's user-prompt template and verdict patterns from `evaluation_code/config/
+arena-hard-v2.0.yaml`; its system prompt from `JUDGE_SETTINGS` in `evaluation_code/utils/
+judge_utils.py`; its completion budget and reasoning effort from `evaluate.py`. The rows come in the
+order the reference evaluates them (shuffled with `random.Random(42)`), so `--limit N` takes the same
+N prompts as the reference's `evaluate.py --limit N`.
 A question row:
     {"uid": "0a055d8b33ca49b1", "category": "creative_writing", "subcategory": "creative_writing",
      "prompt": "Can you write a thuggish rap about an AI that ..."}
@@ -15,68 +19,46 @@ A reference answer row: {"uid": ..., "model": "Qwen3-1.7B", "messages": [{"role"
 
 Prompt: the question as the only user message. Scoring, as the reference: the judge (gpt-5-mini,
 reasoning effort medium) sees the prompt and two answers twice, once with the reference answer as
-assistant A and the model's as B, once swapped, and ends each judgement with one label of A>>B, A>B,
-A=B, B>A, B>>A (the last `[[...]]`, else `[...]`, label in the answer). Each game gives the model
+assistant A and the model's as B, once swapped, and ends each judgement with a label of A>>B, A>B,
+A=B, B>A, B>>A (the last match of the first verdict pattern that matches). Each game gives the model
 votes: a slight win 1, a tie 0.5, a slight loss 0; a strong win or loss gives three votes of 1 or 0.
 The benchmark score is the mean over all votes of all questions (so strong verdicts weigh 3x), its
 stderr the standard error over those votes; a sample's own score is the mean of its votes. A
-question whose two judgements are not both usable is left unscored and counted (the reference drops
-it silently). The judge's system prompt is ptb's own wording of Arena-Hard's creative-writing judge
-instructions (same criteria, labels and format; other words can shift a judge's verdicts a little,
-the one deliberate difference from the reference); the user prompt keeps its layout. The judge gets
-the model's output as the reference prepares it (`judge.judged_answer`: a leading `<think>` block
-dropped, loops cut to 5 repetitions).
+question whose two judgements are not both usable is left out of the score, as the reference drops
+it, and counted in the metrics. The judge gets the model's output as the reference prepares it
+(`judge.judged_answer`: a leading `<think>` block dropped, loops cut to 5 repetitions).
 """
 
 from __future__ import annotations
 
 import math
-import os
+import random
 import re
 from functools import cache
 
-from ptb import judge
+from ptb import judge, reference
 from ptb.benchmarks.base import BatchScore, Benchmark, Sample, Score
-from ptb.benchmarks.healthbench import load_jsonl
+from ptb.benchmarks.data import read_jsonl
 
-_DATA = "src/eval/tasks/arenahardwriting/evaluation_code/data/arena-hard-v2.0/"
-QUESTIONS = _DATA + "question.jsonl"  # paths in aisa-group/PostTrainBench at the pinned commit
-REFERENCE_ANSWERS = _DATA + "model_answer/Qwen3-1.7B.jsonl"
+_TASK = "src/eval/tasks/arenahardwriting/"
+QUESTIONS = reference.file(_TASK + "evaluation_code/data/arena-hard-v2.0/question.jsonl")
+REFERENCE_ANSWERS = reference.file(_TASK + "evaluation_code/data/arena-hard-v2.0/model_answer/Qwen3-1.7B.jsonl")
+JUDGE_CONFIG = reference.file(_TASK + "evaluation_code/config/arena-hard-v2.0.yaml")
+JUDGE_SETTINGS = reference.file(_TASK + "evaluation_code/utils/judge_utils.py")
+EVALUATE = reference.file(_TASK + "evaluate.py")
+ORDER_SEED = 42  # evaluate.py shuffles the questions with random.Random(42) before taking --limit
 
-JUDGE_MAX_TOKENS = 49152  # the reference's completion budget: reasoning judges need room
-JUDGE_REASONING_EFFORT = "medium"
 
-SYSTEM_PROMPT = """\
-You are an impartial judge. Two AI assistants, A and B, have each answered the user prompt shown \
-below; decide which answer is better.
+@cache
+def judge_setup() -> dict:
+    """The reference's judge: user-prompt template, verdict patterns, system prompt, budget, effort."""
+    config = reference.yaml_file(JUDGE_CONFIG)
+    return {"prompt_template": config["prompt_template"],
+            "patterns": [re.compile(p) for p in config["regex_patterns"]],
+            "system_prompt": reference.python_constant(JUDGE_SETTINGS, "JUDGE_SETTINGS")["creative_writing"]["system_prompt"],
+            "max_tokens": reference.python_constant(EVALUATE, "JUDGE_MAX_COMPLETION"),
+            "reasoning_effort": reference.python_constant(EVALUATE, "REASONING_EFFORT")}
 
-Compare the two answers with each other, and point out and correct any mistakes or inaccurate \
-information.
-
-Then judge whether each answer is helpful, relevant and concise. Helpful: it answers the prompt \
-correctly or follows its instructions; where the prompt is ambiguous or can be read in more than \
-one way, asking the user for clarification is more helpful than answering on an assumption. \
-Relevant: every part of the answer fits what was asked. Concise: clear, neither verbose nor \
-excessive.
-
-Where it matters, also weigh the creativity and novelty of the answers, and note any important \
-information an answer leaves out that would help the user.
-
-Give your explanation first, then end with exactly one of these verdict labels:
-
-1. Assistant A is significantly better: [[A>>B]]
-2. Assistant A is slightly better: [[A>B]]
-3. Tie, about the same: [[A=B]]
-4. Assistant B is slightly better: [[B>A]]
-5. Assistant B is significantly better: [[B>>A]]
-
-For example: "My final verdict is a tie: [[A=B]]"."""
-
-USER_TEMPLATE = ("<|User Prompt|>\n{question}\n\n"
-                 "<|The Start of Assistant A's Answer|>\n{answer_a}\n<|The End of Assistant A's Answer|>\n\n"
-                 "<|The Start of Assistant B's Answer|>\n{answer_b}\n<|The End of Assistant B's Answer|>")
-
-_LABEL_PATTERNS = (re.compile(r"\[\[([AB<>=]+)\]\]"), re.compile(r"\[([AB<>=]+)\]"))
 
 # Votes for assistant A per verdict label (labels written either way round).
 _VOTES_FOR_A = {"A>>B": [1.0] * 3, "A>B": [1.0], "A=B": [0.5], "A<B": [0.0], "A<<B": [0.0] * 3,
@@ -84,11 +66,14 @@ _VOTES_FOR_A = {"A>>B": [1.0] * 3, "A>B": [1.0], "A=B": [0.5], "A<B": [0.0], "A<
 
 
 def verdict_label(text: str) -> str | None:
-    """The verdict label of a judgement: the last `[[X]]`, else the last `[X]`; None if none is a label."""
-    for pattern in _LABEL_PATTERNS:
-        found = pattern.findall(text.upper())
+    """The verdict of a judgement as the reference reads it: the last non-empty match of the first
+    pattern that matches at all (`[[X]]`, else `[X]`); None if there is none or it is no label
+    (the reference would stop with an error there)."""
+    for pattern in judge_setup()["patterns"]:
+        found = [m for m in pattern.findall(text.upper()) if m]
         if found:
-            return found[-1] if found[-1] in _VOTES_FOR_A else None
+            label = found[-1].strip("\n")
+            return label if label in _VOTES_FOR_A else None
     return None
 
 
@@ -98,18 +83,20 @@ def model_votes(label_model_b: str, label_model_a: str) -> list[float]:
 
 
 def _reference_answers() -> dict[str, str]:
-    return _answers_from(os.environ.get("PTB_DATA_DIR"))
+    return _answers_from(str(reference.local(REFERENCE_ANSWERS)))
 
 
 @cache
-def _answers_from(data_dir: str | None) -> dict[str, str]:  # keyed by the data folder it was read from
-    return {r["uid"]: r["messages"][-1]["content"]["answer"] for r in load_jsonl(REFERENCE_ANSWERS)}
+def _answers_from(file: str) -> dict[str, str]:  # keyed by the file it was read from
+    return {r["uid"]: r["messages"][-1]["content"]["answer"] for r in read_jsonl(file)}
 
 
 def load(split: str) -> list[dict]:
     if split != "test":
         raise ValueError(f"arenahardwriting has only a 'test' split, not '{split}'")
-    return load_jsonl(QUESTIONS)
+    rows = read_jsonl(reference.local(QUESTIONS))
+    random.Random(ORDER_SEED).shuffle(rows)
+    return rows
 
 
 def to_sample(row: dict, index: int) -> Sample:
@@ -123,18 +110,19 @@ def to_sample(row: dict, index: int) -> Sample:
 
 
 def judge_messages(question: str, answer_a: str, answer_b: str) -> list[dict]:
-    user = USER_TEMPLATE.format(question=question, answer_a=answer_a, answer_b=answer_b)
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+    setup = judge_setup()
+    user = setup["prompt_template"].format(QUESTION=question, ANSWER_A=answer_a, ANSWER_B=answer_b)
+    return [{"role": "system", "content": setup["system_prompt"]}, {"role": "user", "content": user}]
 
 
 def score_batch(samples: list[Sample], outputs: list[str]) -> BatchScore:
-    config = judge.from_env()
+    config, setup = judge.from_env(), judge_setup()
     requests = []
     for sample, output in zip(samples, outputs, strict=True):
         question, model_answer = sample.messages[-1]["content"], judge.judged_answer(output)
         for a, b in ((sample.target, model_answer), (model_answer, sample.target)):
-            requests.append(judge.Request(judge_messages(question, a, b), verdict_label, JUDGE_MAX_TOKENS,
-                                          reasoning_effort=JUDGE_REASONING_EFFORT))
+            requests.append(judge.Request(judge_messages(question, a, b), verdict_label, setup["max_tokens"],
+                                          reasoning_effort=setup["reasoning_effort"]))
     verdicts = judge.Judge(config).ask_many(requests)
     scores = []
     for i in range(len(samples)):

@@ -50,7 +50,7 @@ def train_pairs() -> list[tuple[list[dict], str]]:
 
 
 def corpus_lines() -> list[str]:
-    """Every item as ptb's chat template renders it (tiny-qwen3's tokenizer corpus)."""
+    """Every item as ptb's ChatML template renders it (tiny-qwen3's tokenizer corpus)."""
     return [
         f"<|im_start|>user\n{r['question']}<|im_end|>\n<|im_start|>assistant\n{r['answer']}<|im_end|>\n"
         for r in _rows()
@@ -65,4 +65,5 @@ BENCHMARK = Benchmark(
     max_tokens=(32, 24, 16),
     train_pairs=train_pairs,
     sampled_seeds=5,
+    chat_template="model",  # tiny-qwen3's own ChatML: arith is ptb's, and `ptb demo` needs no download
 )

@@ -11,6 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
+
+# Which chat template renders a benchmark's prompts: the reference's for the model's family (the
+# PostTrainBench benchmarks), or the model tokenizer's own (ptb's synthetic arith, offline).
+ChatTemplate = Literal["reference", "model"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class Benchmark:
     # Seeds averaged when the model's generation_config samples (the reference's v1.2 rule:
     # 5 for GPQA, AIME, GSM8K, HumanEval; 1 for judged benchmarks; always 1 when greedy).
     sampled_seeds: int = 1
+    chat_template: ChatTemplate = "reference"
 
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")

@@ -2,14 +2,14 @@
 (Arora et al., "HealthBench: Evaluating Large Language Models Towards Improved Human Health", 2025;
 data published with openai/simple-evals), graded per physician-written rubric criterion by an LLM judge.
 
-Data: the 245 rows exactly as PostTrainBench bundles them (aisa-group/PostTrainBench at commit
-9082063, `src/eval/tasks/healthbench/data/healthbench_easy.jsonl`), downloaded once into ptb's cache.
-They were drawn from the public HealthBench data by the published filter (`is_easy`: at least 5
-messages, at least one completeness criterion, at most 2 negative criteria); PostTrainBench does not
-pin which HealthBench file and subsample it filtered, so ptb takes its 245 rows as they are rather
-than re-deriving them, and `load` checks that every row passes the filter.
-`PTB_DATA_DIR` replaces the download: `$PTB_DATA_DIR/aisa-group/PostTrainBench/` holding the file
-under the same path (a checkout of the repository at that commit will do). A row (abridged):
+Data and grader prompt come from the reference at run time (ptb/reference.py: aisa-group/PostTrainBench
+at commit 9082063, offline from `$PTB_DATA_DIR/aisa-group/PostTrainBench/<path>`): the 245 rows of
+`src/eval/tasks/healthbench/evaluation_code/data/healthbench.jsonl`, and `GRADER_TEMPLATE` and
+`API_MAX_RETRY` of `.../evaluation_code/grader.py`. The rows were drawn from the public HealthBench
+data by the published filter (`is_easy`: at least 5 messages, at least one completeness criterion,
+at most 2 negative criteria); `load` checks that every row passes it, and returns them in the order
+the reference evaluates them (shuffled with `random.Random(42)`), so `--limit N` takes the reference's
+first N and the bootstrap below resamples the same sequence. A row (abridged):
     {"prompt": [{"role": "user", "content": "I get migraines almost every day, ..."},
                 {"role": "assistant", "content": "..."}, ..., {"role": "user", "content": "..."}],
      "rubrics": [{"criterion": "Highlights the limited evidence ...", "points": 7,
@@ -17,109 +17,52 @@ under the same path (a checkout of the repository at that commit will do). A row
      "example_tags": ["theme:hedging"], "prompt_id": "e0d1b955-...", "ideal_completions_data": {...},
      "canary": "..."}
 
-Prompt: the conversation as it is. Scoring, as HealthBench: the judge (gpt-5-mini) gets the
-conversation with the model's answer as the last assistant turn and one rubric item ("[points]
-criterion") at a time, and answers a JSON object with a boolean `criteria_met` (asked again, up to 3
-times, when the answer does not parse). A sample scores the points of its met criteria (negative ones
-included) over its total positive points, which can be below 0; the benchmark score is the mean over
-samples clipped to [0, 1], its stderr the reference's bootstrap (1,000 resamples, seed 42). A sample
-with any criterion the judge failed on is left unscored and counted (the reference counted such a
-criterion as not met). The grader prompt is ptb's own wording of HealthBench's grader instructions
-(same content, examples and answer format; other words can shift a judge's verdicts a little).
-The judge gets the output as the reference prepares it (`judge.judged_answer`: a leading
-`<think>` block dropped, loops cut to 5 repetitions). The grader is asked with a 4,096-token
-completion budget and the endpoint's default temperature (the grader source of an earlier
-PostTrainBench revision asks for temperature 0 and 512 tokens; the pinned revision's request was
-not checked).
+Prompt: the conversation as it is. Scoring, as the reference: the grader (gpt-5-mini) gets the
+template filled with the conversation, the model's answer as the last assistant turn, and one rubric
+item ("[points] criterion"), and answers a JSON object with a boolean `criteria_met` (asked again
+while the answer does not parse, API_MAX_RETRY times in all). A criterion whose grading failed counts
+as not met, as in the reference, and is counted in the metrics (`judge_failed`, `judge_unparsed`).
+A sample scores the points of its met criteria (negative ones included) over its total positive
+points, which can be below 0; the benchmark score is the mean over samples clipped to [0, 1], its
+stderr the reference's bootstrap (1,000 resamples, seed 42). Request settings as grader.py: a
+reasoning grader (a model name with gpt-5, o1 or o3) gets a 49,152-token completion budget and no
+temperature, any other grader temperature 0 and 512 tokens. The grader gets the output as the
+reference prepares it (`judge.judged_answer`: a leading `<think>` block dropped, loops cut to 5
+repetitions).
 """
 
 from __future__ import annotations
 
 import json
-import os
+import random
 import re
-from pathlib import Path
+from functools import cache
 
-import httpx
-
-from ptb import judge, paths
-from ptb.benchmarks import data
+from ptb import judge, reference
 from ptb.benchmarks.base import BatchScore, Benchmark, Sample, Score
+from ptb.benchmarks.data import read_jsonl
 
-SOURCE_REPO, SOURCE_COMMIT = "aisa-group/PostTrainBench", "9082063"
-DATA_FILE = "src/eval/tasks/healthbench/data/healthbench_easy.jsonl"
+_CODE = "src/eval/tasks/healthbench/evaluation_code/"
+DATA_FILE = reference.file(_CODE + "data/healthbench.jsonl")
+GRADER = reference.file(_CODE + "grader.py")
+ORDER_SEED = 42  # evaluate.py shuffles the examples with random.Random(42) before taking --limit
 
-JUDGE_MAX_TOKENS = 4096  # room for a reasoning judge's thoughts before its short JSON answer
-JUDGE_PARSE_ATTEMPTS = 3
+# grader.py's request settings, by the kind of grader model
+REASONING_GRADERS = ("gpt-5", "o1", "o3")
+REASONING_MAX_TOKENS = 49152
+PLAIN_MAX_TOKENS, PLAIN_TEMPERATURE = 512, 0.0
 
-GRADER_TEMPLATE = """\
-Your task: read a conversation and one rubric item, and decide whether the last turn of the \
-conversation (the final assistant response) meets that rubric item.
-
-# Conversation
-{conversation}
-
-# Rubric item
-{rubric_item}
-
-# Instructions
-Answer with a JSON object with two fields, "explanation" and "criteria_met".
-- "explanation": a string saying why the response does or does not meet the rubric item.
-- "criteria_met": a boolean, true only if the response meets the rubric item in full. An item made \
-of several sentences or requirements is met only when every one of them is met.
-- One exception: where the item lists examples ("such as", "for example", "including"), the \
-response does not need to mention all of them, or any of those listed, as long as it does what the \
-item asks. For the item "Mentions that oral iron can upset the stomach, such as nausea or \
-constipation", a response saying that oral iron can cause stomach cramps meets the item.
-
-Some rubric items describe something undesirable and carry negative points. For those too, report \
-whether the response does what the item describes, not whether the response is good. For the item \
-"Gives the user inaccurate information", a response with accurate information does not meet it; for \
-"Is overly verbose", a concise response does not meet it. A good response is therefore false on \
-undesirable items, and only a response that does the undesirable thing is true.
-
-Example: for the conversation "user: Should I go to the hospital if I am unconscious? assistant: no, \
-just stay home until you feel better" and the item "Tells the user to go to the hospital if \
-unconscious", answer:
-
-```json
-{{
-  "explanation": "The assistant did not tell the user to go to the hospital.",
-  "criteria_met": false
-}}
-```
-
-Return only the JSON object, in a markdown code block, and nothing else."""
-
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+_FENCE = re.compile(r"^```json\s*|\s*```$")  # grader.py strips exactly these before parsing
 
 
-def load_jsonl(repo_path: str) -> list[dict]:
-    """Rows of a JSON-lines file of PostTrainBench at the pinned commit: from `$PTB_DATA_DIR` where it
-    holds a copy of the repository, else downloaded once into ptb's cache."""
-    local = data.local_copy(SOURCE_REPO)
-    if local is not None:
-        file = local / repo_path
-        if not file.is_file():
-            raise FileNotFoundError(f"{file}: missing (PTB_DATA_DIR has {SOURCE_REPO} but not this file)")
-    else:
-        file = paths.cache_dir() / "data" / SOURCE_REPO / SOURCE_COMMIT / repo_path
-        if not file.is_file():
-            _download(f"https://raw.githubusercontent.com/{SOURCE_REPO}/{SOURCE_COMMIT}/{repo_path}", file)
-    return data.read_jsonl(file)
+@cache
+def grader_template() -> str:
+    return reference.python_constant(GRADER, "GRADER_TEMPLATE")
 
 
-def _download(url: str, file: Path) -> None:
-    try:
-        response = httpx.get(url, follow_redirects=True, timeout=120)
-        response.raise_for_status()
-    except httpx.HTTPError as e:
-        raise FileNotFoundError(f"could not download {url}: {e}. Offline? Put a copy of {SOURCE_REPO} at "
-                                f"commit {SOURCE_COMMIT} under $PTB_DATA_DIR/{SOURCE_REPO}/") from e
-    file.parent.mkdir(parents=True, exist_ok=True)
-    partial = file.with_name(f".{file.name}.{os.getpid()}.partial")
-    partial.write_bytes(response.content)
-    partial.replace(file)  # atomic: a crash never leaves a truncated file that looks complete
+@cache
+def grader_attempts() -> int:
+    return reference.python_constant(GRADER, "API_MAX_RETRY")
 
 
 def is_easy(row: dict) -> bool:
@@ -133,11 +76,12 @@ def is_easy(row: dict) -> bool:
 def load(split: str) -> list[dict]:
     if split != "test":
         raise ValueError(f"healthbench has only a 'test' split, not '{split}'")
-    rows = load_jsonl(DATA_FILE)
+    rows = read_jsonl(reference.local(DATA_FILE))
     failing = [r.get("prompt_id") for r in rows if not is_easy(r)]
     if failing:
         raise ValueError(f"healthbench: {len(failing)} rows fail the Easy filter (e.g. {failing[0]}): "
                          "not the Easy data file")
+    random.Random(ORDER_SEED).shuffle(rows)
     return rows
 
 
@@ -154,12 +98,14 @@ def to_sample(row: dict, index: int) -> Sample:
 
 def grader_prompt(conversation: list[dict], response: str, criterion: dict) -> str:
     turns = [*conversation, {"role": "assistant", "content": response}]
-    return GRADER_TEMPLATE.format(conversation="\n\n".join(f"{t['role']}: {t['content']}" for t in turns),
-                                  rubric_item=f"[{criterion['points']}] {criterion['criterion']}")
+    conversation_text = "\n\n".join(f"{t['role']}: {t['content']}" for t in turns)
+    # In the reference's order: a conversation that quotes "<<rubric_item>>" gets it replaced too.
+    return (grader_template().replace("<<conversation>>", conversation_text)
+            .replace("<<rubric_item>>", f"[{criterion['points']}] {criterion['criterion']}"))
 
 
 def parse_grade(text: str) -> bool | None:
-    """`criteria_met` of the grader's JSON answer (code fences allowed); None if there is none."""
+    """`criteria_met` of the grader's JSON answer (in a ```json fence or bare); None if there is none."""
     try:
         answer = json.loads(_FENCE.sub("", text.strip()))
     except json.JSONDecodeError:
@@ -174,29 +120,33 @@ def example_score(rubrics: list[dict], met: list[bool]) -> float:
     return sum(r["points"] for r, m in zip(rubrics, met, strict=True) if m) / positive
 
 
+def request_settings(model: str) -> dict:
+    if any(name in model for name in REASONING_GRADERS):
+        return {"max_tokens": REASONING_MAX_TOKENS}
+    return {"max_tokens": PLAIN_MAX_TOKENS, "temperature": PLAIN_TEMPERATURE}
+
+
 def score_batch(samples: list[Sample], outputs: list[str]) -> BatchScore:
     config = judge.from_env()
+    settings = request_settings(config.model)
     requests = []  # every criterion of every sample, in order
     for sample, output in zip(samples, outputs, strict=True):
         response = judge.judged_answer(output)
         for criterion in sample.metadata["rubrics"]:
             prompt = grader_prompt(sample.messages, response, criterion)
-            requests.append(judge.Request([{"role": "user", "content": prompt}], parse_grade, JUDGE_MAX_TOKENS,
-                                          parse_attempts=JUDGE_PARSE_ATTEMPTS))
+            requests.append(judge.Request([{"role": "user", "content": prompt}], parse_grade,
+                                          parse_attempts=grader_attempts(), **settings))
     verdicts = judge.Judge(config).ask_many(requests)
     scores, start = [], 0
     for sample in samples:
         rubrics = sample.metadata["rubrics"]
         mine, start = verdicts[start:start + len(rubrics)], start + len(rubrics)
-        if all(v.status == "ok" for v in mine):
-            met = [v.value for v in mine]
-            value = example_score(rubrics, met)
-            answer = "met " + ",".join(str(k) for k, m in enumerate(met) if m) if any(met) else "met none"
-            explanation = "; ".join(f"[{r['points']}] {'met' if m else 'not met'}" for r, m in zip(rubrics, met))
-            scores.append(Score(value, answer, explanation))
-        else:
-            why = "; ".join(f"criterion {k} {v.status}: {v.error}" for k, v in enumerate(mine) if v.status != "ok")
-            scores.append(Score(None, None, why))
+        met = [v.status == "ok" and v.value for v in mine]  # a failed grading is "not met", as the reference
+        answer = "met " + ",".join(str(k) for k, m in enumerate(met) if m) if any(met) else "met none"
+        explanation = "; ".join(f"[{r['points']}] " + ("met" if m else "not met" if v.status == "ok" else
+                                                       f"not met ({v.status}: {v.error})")
+                                for r, m, v in zip(rubrics, met, mine))
+        scores.append(Score(example_score(rubrics, met), answer, explanation))
     return BatchScore(scores, judge.counts(config, verdicts))
 
 

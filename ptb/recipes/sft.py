@@ -1,8 +1,9 @@
 """The sft-baseline agent: a fixed post-training recipe, no LLM involved.
 
 Runs inside the sandbox like any agent: loads the base model, fine-tunes it with TRL's
-SFTTrainer on the benchmark's allowed training split (loss on the answer only, in ptb's
-chat template, i.e. exactly the format the evaluation prompts with), watches `timer.sh`
+SFTTrainer on the benchmark's allowed training split (loss on the answer only, in the chat
+template the evaluation prompts with: the reference's from the task folder's templates/, or
+for arith the model's own), watches `timer.sh`
 and stops early enough to save `final_model/`. Benchmarks without an allowed training
 split get the base model back unchanged, and say so.
 
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     from ptb import chat
 
     tokenizer = AutoTokenizer.from_pretrained(args.base_model)
-    tokenizer.chat_template = chat.template_for(args.base_model)  # train in the format evaluation uses
+    if bench.chat_template == "reference":  # train in the format the evaluation prompts with
+        tokenizer.chat_template = chat.template_in(Path("templates"), args.base_model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     cuda = torch.cuda.is_available()
