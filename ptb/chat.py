@@ -77,13 +77,11 @@ def template(name: str) -> str:
     return reference.text(TEMPLATE_FILES[name])
 
 
-def template_for(model_dir: str | Path, tools: bool = False) -> str:
-    return template(template_name(model_dir, tools))
-
-
-def template_in(folder: Path, model_dir: str | Path, tools: bool = False) -> str:
-    """The model's template from a copy of the templates/ folder (the task folder's, inside the sandbox)."""
-    return (folder / f"{template_name(model_dir, tools)}.jinja").read_text()
+def template_for(model_dir: str | Path, tools: bool = False, folder: Path | None = None) -> str:
+    """The model's reference template; from `folder` where given, a copy of the reference's templates/
+    (the task folder's: the agent's evaluate.py and the sft recipe run in the sandbox, as the reference's)."""
+    name = template_name(model_dir, tools)
+    return (folder / f"{name}.jinja").read_text() if folder is not None else template(name)
 
 
 def write_templates(dest: Path) -> list[Path]:

@@ -254,7 +254,8 @@ def cmd_eval(a) -> int:
         raise UsageError(f"--model: {problem}")
     evaluation.benchmark(a.benchmark)  # unknown benchmark: one-line error before loading anything
     result, meta = evaluation.evaluate(model, a.benchmark, limit=a.limit, engine=a.engine, max_tokens=a.max_tokens,
-                                       seed=a.seed, shared_gpu=a.shared_gpu)
+                                       seed=a.seed, shared_gpu=a.shared_gpu,
+                                       templates_dir=Path(a.templates_dir) if a.templates_dir else None)
     summary = result.write(a.json_output_file, a.samples_file, model=str(model), **meta)
     print(json.dumps({k: v for k, v in summary.items() if k != "samples"}))
     return 0
@@ -363,6 +364,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--max-tokens", type=_positive_int, default=None)
     e.add_argument("--seed", type=_int_at_least(0), default=0)
     e.add_argument("--shared-gpu", action="store_true", help="leave most GPU memory to training (agents' evaluate.py)")
+    e.add_argument("--templates-dir", default=None,
+                   help="the reference's chat templates from this copy of its templates/ (the task folder's)")
     e.add_argument("--json-output-file", default=None)
     e.add_argument("--samples-file", default=None, help="per-sample records (JSONL)")
     e.set_defaults(fn=cmd_eval)

@@ -36,26 +36,29 @@ def pick(engine: Engine) -> str:
 
 
 def generate(model_dir: Path, samples: list[Sample], *, engine: Engine, max_tokens: int, seed: int = 0,
-             shared_gpu: bool = False, template: ChatTemplate = "reference") -> list[str]:
+             shared_gpu: bool = False, template: ChatTemplate = "reference",
+             templates_dir: Path | None = None) -> list[str]:
     name = pick(engine)
     if name == "transformers":
-        return _transformers_generate(model_dir, samples, max_tokens=max_tokens, seed=seed, template=template)
+        return _transformers_generate(model_dir, samples, max_tokens=max_tokens, seed=seed, template=template,
+                                      templates_dir=templates_dir)
     if name == "vllm":
         if not importlib.util.find_spec("vllm"):
             raise ValueError(f"engine 'vllm': vllm is not installed in {sys.executable}; install ptb[gpu] "
                              "(GPU hosts) or use --engine transformers")
         return _vllm_generate(model_dir, samples, max_tokens=max_tokens, seed=seed, shared_gpu=shared_gpu,
-                              template=template)
+                              template=template, templates_dir=templates_dir)
     raise ValueError(f"unknown engine '{name}' (known: auto, vllm, transformers)")
 
 
-def render(tokenizer, model_dir: Path, samples: list[Sample], template: ChatTemplate = "reference") -> list[str]:
+def render(tokenizer, model_dir: Path, samples: list[Sample], template: ChatTemplate = "reference",
+           templates_dir: Path | None = None) -> list[str]:
     """Prompt texts as the reference's vLLM server rendered them (ptb/chat.py): the reference's
-    template for the architecture, tools offered where the sample has them; `template="model"`: the
-    tokenizer's own template instead (ptb's arith). Engines tokenise these without adding special
-    tokens: the template wrote them."""
+    template for the architecture (from `templates_dir` where given), tools offered where the sample
+    has them; `template="model"`: the tokenizer's own template instead (ptb's arith). Engines
+    tokenise these without adding special tokens: the template wrote them."""
     if template == "reference":
-        text = chat.template_for(model_dir, tools=any(s.tools for s in samples))
+        text = chat.template_for(model_dir, tools=any(s.tools for s in samples), folder=templates_dir)
     else:
         text = tokenizer.chat_template
     special = tokenizer.special_tokens_map
@@ -72,7 +75,7 @@ def generation_config(model_dir: Path):
 
 
 def _transformers_generate(model_dir: Path, samples: list[Sample], *, max_tokens: int, seed: int,
-                           template: ChatTemplate) -> list[str]:
+                           template: ChatTemplate, templates_dir: Path | None) -> list[str]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -89,7 +92,7 @@ def _transformers_generate(model_dir: Path, samples: list[Sample], *, max_tokens
     gen_config.max_new_tokens = max_tokens
     gen_config.pad_token_id = tokenizer.pad_token_id
 
-    prompts = render(tokenizer, model_dir, samples, template)
+    prompts = render(tokenizer, model_dir, samples, template, templates_dir)
     # Longest first, in fixed-size batches: little padding, and an OOM shows up at once.
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     batch = 64 if cuda else 32
@@ -132,11 +135,12 @@ def _given(value, default):
 
 
 def _vllm_generate(model_dir: Path, samples: list[Sample], *, max_tokens: int, seed: int,
-                   shared_gpu: bool, template: ChatTemplate) -> list[str]:
+                   shared_gpu: bool, template: ChatTemplate, templates_dir: Path | None) -> list[str]:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in render(tokenizer, model_dir, samples, template)]
+    texts = render(tokenizer, model_dir, samples, template, templates_dir)
+    prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     llm = vllm_engine(model_dir, seed=seed, shared_gpu=shared_gpu)
     tokens = vllm_run(llm, prompts, [s.index for s in samples], generation_config(model_dir), max_tokens=max_tokens,
                       seed=seed)

@@ -88,7 +88,8 @@ def _mean_stderr(values: list[float]) -> tuple[float, float]:
 
 
 def evaluate(model_dir: Path, benchmark_id: str, *, limit: int | None = None, engine: engines.Engine = "auto",
-             max_tokens: int | None = None, seed: int = 0, shared_gpu: bool = False) -> tuple[EvalResult, dict]:
+             max_tokens: int | None = None, seed: int = 0, shared_gpu: bool = False,
+             templates_dir: Path | None = None) -> tuple[EvalResult, dict]:
     bench = benchmark(benchmark_id)
     if bench.needs_judge:
         judge.from_env()  # no judge configured: fail now, not after generating
@@ -98,7 +99,8 @@ def evaluate(model_dir: Path, benchmark_id: str, *, limit: int | None = None, en
     started = time.monotonic()
     results = [score_outputs(bench, samples, engines.generate(Path(model_dir), samples, engine=engine,
                                                               max_tokens=max_tokens, seed=s, shared_gpu=shared_gpu,
-                                                              template=bench.chat_template))
+                                                              template=bench.chat_template,
+                                                              templates_dir=templates_dir))
                for s in seeds]
     meta = {"engine": engines.pick(engine), "max_tokens": max_tokens, "seeds": seeds,
             "seconds": round(time.monotonic() - started, 2)}

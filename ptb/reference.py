@@ -75,10 +75,20 @@ def _sha_file(target: Path) -> Path:
     return target.with_name(target.name + ".sha256")
 
 
+_checked: dict[Path, tuple[float, int]] = {}  # cache entries found intact, with their mtime and size then
+
+
 def _intact(target: Path) -> bool:
     sha = _sha_file(target)
-    return (target.is_file() and sha.is_file()
-            and hashlib.sha256(target.read_bytes()).hexdigest() == sha.read_text().strip())
+    if not (target.is_file() and sha.is_file()):
+        return False
+    stat = target.stat()
+    if _checked.get(target) == (stat.st_mtime, stat.st_size):  # read again and again (a row at a time)
+        return True
+    if hashlib.sha256(target.read_bytes()).hexdigest() != sha.read_text().strip():
+        return False
+    _checked[target] = (stat.st_mtime, stat.st_size)
+    return True
 
 
 def _download(path: str) -> bytes:

@@ -60,6 +60,7 @@ This calls ptb's evaluation; the final score of your run is computed separately.
 Example: python evaluate.py --model-path final_model --limit 50
 """
 import argparse
+import os
 import subprocess
 import sys
 
@@ -70,6 +71,9 @@ parser.add_argument("--json-output-file", default=None)
 args = parser.parse_args()
 cmd = [sys.executable, "-m", "ptb", "eval", "--benchmark", "{benchmark}", "--model", args.model_path,
        "--limit", str(args.limit), "--engine", "{engine}", "--shared-gpu"]
+templates = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+if os.path.isdir(templates):  # prompts rendered with the chat templates beside this script
+    cmd += ["--templates-dir", templates]
 if args.json_output_file:
     cmd += ["--json-output-file", args.json_output_file]
 sys.exit(subprocess.call(cmd))

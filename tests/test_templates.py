@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
-import shutil
 from pathlib import Path
 
 import pytest
@@ -237,8 +236,20 @@ def test_python_constants_read_without_running_the_file(tmp_path, monkeypatch):
         reference.PATHS.discard("x.py")
 
 
-def test_sft_recipe_trains_with_the_task_folders_template(tmp_path, tiny_model):
-    """The recipe runs in the task folder: it takes the model's template from templates/ there."""
-    folder, _ = model_folder(tmp_path, "smollm3")
-    shutil.copytree(OFFLINE / "src/eval/templates", tmp_path / "templates")
-    assert chat.template_in(tmp_path / "templates", folder) == (OFFLINE / "src/eval/templates/smollm.jinja").read_text()
+def test_in_the_sandbox_the_task_folders_templates_serve_offline(tmp_path, monkeypatch, tiny_model):
+    """The agent's evaluate.py and the sft recipe run in the task folder, where nothing else of the
+    reference may be reachable: they render with the templates/ given there, as the reference's do."""
+    from transformers import AutoTokenizer
+
+    cell = Cell(experiment="e", agent="zero-shot", model="tiny-qwen3", benchmark="bfcl")
+    task.prepare(tmp_path / "task", cell, tiny_model, ())
+    assert "--templates-dir" in (tmp_path / "task" / "evaluate.py").read_text()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    sample = bfcl_sample()
+    fetched = engines.render(tokenizer, tiny_model, [sample])
+    monkeypatch.delenv("PTB_DATA_DIR", raising=False)
+    monkeypatch.setenv("PTB_CACHE", str(tmp_path / "empty-cache"))
+    assert engines.render(tokenizer, tiny_model, [sample], templates_dir=tmp_path / "task" / "templates") == fetched
+    smollm, _ = model_folder(tmp_path, "smollm3")
+    assert chat.template_for(smollm, folder=tmp_path / "task" / "templates") == \
+        (OFFLINE / "src/eval/templates/smollm.jinja").read_text()

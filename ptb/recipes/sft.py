@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tokenizer = AutoTokenizer.from_pretrained(args.base_model)
     if bench.chat_template == "reference":  # train in the format the evaluation prompts with
-        tokenizer.chat_template = chat.template_in(Path("templates"), args.base_model)
+        tokenizer.chat_template = chat.template_for(args.base_model, folder=Path("templates"))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     cuda = torch.cuda.is_available()
