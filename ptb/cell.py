@@ -146,6 +146,11 @@ def run_agent(run: CellRun) -> AgentOutcome:
         return _record(run, AgentOutcome(None, False, 0.0, infra_error=f"agent tools folder {missing[0]} does not "
                                          "exist (the agent's `tools:` or PTB_AGENT_TOOLS)"))
     tokens, token_secrets = credentials.install(run.agent.token_files, run.paths.task)  # subscription logins
+    for rel, text in run.agent.files.items():
+        path = run.paths.task / rel
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
     spec = sandbox.SandboxSpec(
         command=agent_command(run),
         workdir=run.paths.task,
@@ -185,17 +190,22 @@ def _record(run: CellRun, outcome: AgentOutcome) -> AgentOutcome:
 
 def last_error_line(agent_dir: Path, stderr: Path, stdout: Path) -> str:
     """What the agent last said about its failure: its trace's last error event, else the
-    last line of its stderr, else of its stdout (a CLI that could not start, or exited on
-    a configuration error, says why there)."""
+    last line of its stderr that names an error, else its last line of stderr, else of stdout
+    (a CLI that could not start, or exited on a configuration error, says why there)."""
     trace = agent_dir / "trace.jsonl"
     events = [json.loads(line) for line in trace.read_text().splitlines()] if trace.is_file() else []
-    errors = [e["text"] for e in events if e["type"] == "error" and e["text"].strip()]
-    candidates = [errors[-1]] if errors else []
-    for log in (stderr, stdout):
-        lines = log.read_text(errors="replace").splitlines() if log.is_file() else []
-        candidates += [line for line in lines if line.strip()][-1:]
-    line = next((c.strip().splitlines()[-1] for c in candidates), "")
-    return line[:500]
+    # A generic error pointing at the logs (opencode's "Unexpected server error. Check server
+    # logs") is not the explanation: its log on stderr has it.
+    errors = [e["text"] for e in events if e["type"] == "error" and e["text"].strip()
+              and "server logs" not in e["text"]]
+    err = stderr.read_text(errors="replace").splitlines() if stderr.is_file() else []
+    out = stdout.read_text(errors="replace").splitlines() if stdout.is_file() else []
+    named = [line for line in err if re.search(r"error|fatal|not found|no such file", line, re.I)]
+    for found in (errors, named, err, out):
+        lines = [line.strip() for text in found for line in text.splitlines() if line.strip()]
+        if lines:
+            return lines[-1][:500]
+    return ""
 
 
 def check_final_model(run: CellRun) -> FinalModel:

@@ -241,6 +241,14 @@ def cmd_doctor(a) -> int:
     return 1 if failed else 0
 
 
+def cmd_rehearse(a) -> int:
+    from ptb import rehearse
+
+    done = rehearse.run(a.params, Path(a.out), minutes=a.minutes, sandbox=a.sandbox)
+    print(rehearse.report(done))
+    return 0 if all(r.ok for r in done) else 1
+
+
 def cmd_eval(a) -> int:
     from ptb import evaluation
 
@@ -387,6 +395,14 @@ def parser() -> argparse.ArgumentParser:
     dr.add_argument("grid", nargs="?", default=None, help="a grid YAML: also check its agents' API keys")
     dr.add_argument("--out", default="outputs", help="outputs root (its free disk space is checked)")
     dr.set_defaults(fn=cmd_doctor)
+
+    rh = sub.add_parser("rehearse", help="every CLI agent of a grid for a few minutes, through its sandbox, "
+                        "against a local scripted model endpoint: what to run before a paid grid")
+    rh.add_argument("params")
+    rh.add_argument("--sandbox", choices=["local", "docker"], default=None, help="default: the grid's")
+    rh.add_argument("--minutes", type=float, default=5.0, help="each agent's budget (default 5; the script needs 1-2)")
+    rh.add_argument("--out", default="outputs/rehearse")
+    rh.set_defaults(fn=cmd_rehearse)
 
     lb = sub.add_parser("leaderboard", help="aggregate result.json files into leaderboard.csv/.html")
     lb.add_argument("dirs", nargs="+")

@@ -139,6 +139,17 @@ class AgentDef(_Strict):
     # read-only in the sandbox at their own paths, their bin/ first on PATH. `~` and $VARS
     # are expanded; PTB_AGENT_TOOLS (colon-separated) adds folders for every agent.
     tools: list[str] = []
+    # Files written into the task folder (the agent's HOME) before the run where none is
+    # there yet, by path relative to it: a CLI's settings (a login's token files come first).
+    files: dict[str, str] = {}
+
+    @field_validator("files")
+    @classmethod
+    def _inside_the_task(cls, v: dict[str, str]) -> dict[str, str]:
+        for rel in v:
+            if Path(rel).is_absolute() or ".." in Path(rel).parts or not rel:
+                raise ValueError(f"'{rel}' is not a path inside the task folder")
+        return v
 
 
 def agent_tools(agent: AgentDef) -> tuple[Path, ...]:

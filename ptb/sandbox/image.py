@@ -85,6 +85,16 @@ def build(base: str = DEFAULT_BASE, wheelhouse: Path | None = None, offline: boo
     return name
 
 
+def extra_ca() -> bytes:
+    """Certificates this host trusts for HTTPS beyond the usual ones (NODE_EXTRA_CA_CERTS, else
+    SSL_CERT_FILE: a TLS proxy in front of the npm registry), for the agents image's downloads."""
+    for name in ("NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE"):
+        path = Path(os.environ.get(name) or "/nonexistent")
+        if path.is_file():
+            return path.read_bytes()
+    return b""
+
+
 def build_agents(base: str = DEFAULT_BASE, wheelhouse: Path | None = None, offline: bool = False) -> str:
     """The sandbox image plus the agents' CLIs (needs the npm registry and the node image)."""
     import docker
@@ -96,6 +106,7 @@ def build_agents(base: str = DEFAULT_BASE, wheelhouse: Path | None = None, offli
     sandbox = build(base, wheelhouse, offline)
     with tempfile.TemporaryDirectory(prefix="ptb-image-") as ctx:
         shutil.copy2(AGENTS_DOCKERFILE, Path(ctx) / "Dockerfile")
+        (Path(ctx) / "extra-ca.pem").write_bytes(extra_ca())
         client.images.build(path=ctx, tag=name, rm=True, forcerm=True, buildargs={"BASE": sandbox})
     return name
 
