@@ -77,6 +77,7 @@ def expected_usage(script: tuple[Step, ...] = SCRIPT) -> dict:
     """The totals one full run of the script implies."""
     return {"turns": len(script), "tool_calls": sum(s.command is not None for s in script),
             "evaluate_calls": sum("evaluate.py" in (s.command or "") for s in script),
+            "training_runs": sum("train.py" in (s.command or "") for s in script),
             "input_tokens": sum(s.input_tokens for s in script),
             "cached_input_tokens": sum(s.cached_tokens for s in script),
             "output_tokens": sum(s.output_tokens for s in script)}

@@ -7,7 +7,7 @@ own definition plus the variables that point its CLI at the endpoint (`ENDPOINT_
 with a fake key planted in the variable its CLI sends. The report says, per agent: the CLI
 was found and started, the endpoint was reached with that key, the tool calls ran,
 evaluate.py ran, the trace parsed with the counts the script implies (turns, tool calls,
-evaluate.py calls, tokens, cost), integrity found nothing, and no saved file holds the key.
+evaluate.py calls, training runs, tokens, cost), integrity found nothing, and no saved file holds the key.
 The same goes to DIR/rehearsal.json; the cells are under DIR/rehearse/, the endpoint's
 request log in DIR/endpoint/requests.jsonl.
 
@@ -53,6 +53,7 @@ def expected() -> dict:
             + script["cached_input_tokens"] * float(PRICES["usd_per_mtok_cache_read"])
             + script["output_tokens"] * float(PRICES["usd_per_mtok_out"])) / 1e6
     return {"turns": script["turns"], "tool_calls": script["tool_calls"], "eval_calls": script["evaluate_calls"],
+            "training_runs": script["training_runs"],
             "input_tokens": script["input_tokens"], "cache_read_tokens": script["cached_input_tokens"],
             "cache_write_tokens": 0, "output_tokens": script["output_tokens"], "cost_usd": round(cost, 6)}
 
@@ -179,6 +180,7 @@ def rehearse_agent(spec: str, sandbox: str, out: Path, url: str, log: Path, key:
     rehearsal.check("evaluate.py ran", profile["eval_calls"] >= 1, f"{profile['eval_calls']} evaluate.py calls seen")
     usage = result.get("usage") or json.loads((cell_dir / "agent" / "trace_summary.json").read_text())
     got = {"turns": profile["turns"], "tool_calls": profile["tool_calls"], "eval_calls": profile["eval_calls"],
+           "training_runs": profile["training_runs"],
            **{k: usage.get(k) for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")},
            "cost_usd": None if result.get("cost_usd") is None else round(result["cost_usd"], 6)}
     rehearsal.figures = got | {"wall_s": rehearsal.wall_s, "requests": len(seen)}

@@ -62,7 +62,7 @@ def test_cli_agent_runs_once_by_default(tmp_path, name):
 def test_variant_reprompts_until_few_minutes_remain(tmp_path, name, continue_flag):
     calls, _ = run_definition(tmp_path, f"{name}@model=other-model,reprompt_minutes=5", [1200, 400, 200])
     assert len(calls) == 3  # the prompt, then two re-prompts; 200 s left < 5 min: stop
-    assert all("other-model" in c for c in calls)
+    assert all(any(arg.endswith("other-model") for arg in c) for c in calls)  # opencode: provider/model
     assert continue_flag not in calls[0] and all(continue_flag in c for c in calls[1:])
 
 
@@ -100,3 +100,12 @@ def test_tools_folders_are_found_in_the_sandbox_first_on_path(tmp_path, tiny_mod
     assert (r["status"], r["reason"]) == ("agent_error", f"the agent exited with code 4: stand-in claude at {tools}/bin/claude")
     r = run_cell(tmp_path / "again", "claude-code", env={"PTB_AGENT_TOOLS": str(tmp_path / "nowhere")})
     assert r["status"] == "infra_error" and "nowhere does not exist" in r["reason"]
+
+
+def test_definition_files_stay_in_the_task_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("PTB_AGENT_PATH", str(tmp_path))
+    (tmp_path / "escapes.yaml").write_text("name: escapes\ncommand: [echo]\nfiles: {'../../etc/x': 'y'}\n")
+    with pytest.raises(params.ParamError, match="not a path inside the task folder"):
+        params.load_agent("escapes")
+    assert params.load_agent("gemini-cli").files == {
+        ".gemini/settings.json": '{"security": {"auth": {"selectedType": "gemini-api-key"}}}'}

@@ -23,8 +23,8 @@ CLIS = ("claude-code", "codex", "gemini-cli", "opencode")
 # per response (fresh input, cache reads, output) = (1000, 0, 30), (2000, 800, 60),
 # (3000, 1600, 90), (4000, 2400, 20); at 3 / 0.3 / 15 USD per million input / cache-read /
 # output tokens: (10000 * 3 + 4800 * 0.3 + 200 * 15) / 1e6 USD.
-EXPECTED = {"turns": 4, "tool_calls": 3, "eval_calls": 1, "input_tokens": 10000, "cache_read_tokens": 4800,
-            "cache_write_tokens": 0, "output_tokens": 200, "cost_usd": 0.03444}
+EXPECTED = {"turns": 4, "tool_calls": 3, "eval_calls": 1, "training_runs": 1, "input_tokens": 10000,
+            "cache_read_tokens": 4800, "cache_write_tokens": 0, "output_tokens": 200, "cost_usd": 0.03444}
 
 
 def pinned() -> dict[str, str]:
