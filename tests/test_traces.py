@@ -104,28 +104,33 @@ def test_claude_retrying_without_network_is_errors():
 
 
 # Recorded from the pinned CLIs, each against a local endpoint scripted to answer every request
-# with 200 uncached and 1000 cached input tokens and 80 output tokens (OpenAI's: 30 of them
-# reasoning): a text and a shell call, then a text after the tool's result; then the same again
-# in the same session after ptb.reprompt's marker. claude 2.1.332: `claude -p ... --output-format
-# stream-json --verbose`, then `--continue`; codex 0.171.0: `codex exec --json`, then `exec resume --last`.
+# with 200 uncached and 1000 cached input tokens and 80 output tokens (OpenAI's and Gemini's: 30 of
+# them reasoning): a text and a shell call, then a text after the tool's result; then the same
+# again in the same session after ptb.reprompt's marker. claude 2.1.332: `claude -p ...
+# --output-format stream-json --verbose`, then `--continue`; codex 0.171.0: `codex exec --json`, then
+# `exec resume --last`; gemini 0.61.0: `gemini --output-format stream-json --yolo -p`, then
+# `--resume latest`; opencode 1.18.33: `opencode run --format json` with a provider of its own
+# (@ai-sdk/anthropic, a model it has no price for), then `--continue`.
 STREAMS = Path(__file__).parent / "fixtures" / "streams"
 RECORDED = {"input_tokens": 800, "cache_read_tokens": 4000, "cache_write_tokens": 0, "output_tokens": 320,
             "total_tokens": 5120}
 
 
-@pytest.mark.parametrize("fmt", ["claude-stream-json", "codex-json"])
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_recorded_streams_of_the_same_traffic(fmt):
     lines = (STREAMS / f"{fmt}.jsonl").read_text().split("\n")
     events = traces.normalise(fmt, lines, [float(n) for n in range(len(lines))])  # line n arrives at second n
     u = traces.usage(events, {k: v for k, v in PRICES.items() if k != "usd_per_mtok_cache_write"})
     assert {k: u[k] for k in RECORDED} == RECORDED and u["complete"]
-    assert u["reasoning_tokens"] == {"claude-stream-json": 0, "codex-json": 120}[fmt]
-    # claude states $0.0084 for these tokens at its own prices for the model, which are PRICES'
+    assert u["reasoning_tokens"] == (120 if fmt in ("codex-json", "gemini-stream-json") else 0)
+    # claude states $0.0084 for these tokens at its own prices for the model, which are PRICES';
+    # opencode states $0 for a model it has no price for: unknown
     assert u["cost_usd"] == pytest.approx(0.0084) and u["reported_cost_usd"] == (
         pytest.approx(0.0084) if fmt == "claude-stream-json" else None)
     assert behaviour.turns(events) == 4
     calls = [e for e in events if e["type"] == "tool_call"]
     assert len(calls) == 2 and all(e["t_end"] > e["t"] for e in calls)
+    assert [behaviour.command_of(e["text"]) for e in calls] == ["echo hi", "echo hi"]
 
 
 def test_recorded_claude_stream_killed_before_its_last_result():
