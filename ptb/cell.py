@@ -174,7 +174,7 @@ def run_agent(run: CellRun) -> AgentOutcome:
         outcome = AgentOutcome(None, False, 0.0, infra_error=str(e))
     else:
         credentials.remove(tokens)
-        summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent, run.agent.vars)
+        summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent, run.agent.vars, home=run.paths.task)
         traces.scrub(run.paths.task, spec.secrets)  # the CLIs' own session logs live in the task folder
         used = {k: summary[k] for k in traces.USAGE}
         error = last_error_line(run.paths.agent, spec.stderr, spec.stdout) if done.exit_code not in (0, None) else None

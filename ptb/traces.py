@@ -450,12 +450,36 @@ def scrub(folder: Path, secrets: Iterable[str]) -> int:
     return changed
 
 
-def write(fmt: str, stdout: Path, agent_dir: Path, prices: dict[str, str] | None = None) -> dict:
+def claude_outputs(home: Path) -> dict[str, int]:
+    """Output tokens of each finished response (by message id) in Claude Code's session
+    transcripts under its HOME (.claude/projects/*/*.jsonl), which it writes as each response
+    ends: its stream shows only a placeholder, so a run killed before its `result` needs them."""
+    found = {}
+    for path in home.glob(".claude/projects/*/*.jsonl"):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            m = e.get("message") if isinstance(e, dict) and e.get("type") == "assistant" else None
+            out = (m.get("usage") or {}).get("output_tokens") if isinstance(m, dict) and m.get("stop_reason") else None
+            if isinstance(out, int) and m.get("id"):
+                found[m["id"]] = out
+    return found
+
+
+def write(fmt: str, stdout: Path, agent_dir: Path, prices: dict[str, str] | None = None,
+          home: Path | None = None) -> dict:
     """trace.jsonl, transcript.md and trace_summary.json in agent_dir from the agent's stdout
     (already redacted: both sandboxes write it through a `LineLog`); prices: the agent's
-    variables (see `PRICES`)."""
+    variables (see `PRICES`); home: the agent's HOME, where claude's transcripts give the
+    output tokens its stream leaves open (see `claude_outputs`)."""
     text = stdout.read_text(errors="replace") if stdout.is_file() else ""
     events = normalise(fmt, text.split("\n"), read_times(stdout))  # split on \n only: the sidecar counts \n
+    outputs = claude_outputs(home) if fmt == "claude-stream-json" and home is not None else {}
+    for e in events:
+        if e["type"] == "usage" and e["output_tokens"] is None and e["id"] in outputs:
+            e["output_tokens"] = outputs[e["id"]]
     with open(agent_dir / "trace.jsonl", "w") as f:
         for e in events:
             f.write(json.dumps(e, ensure_ascii=False) + "\n")

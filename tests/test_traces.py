@@ -133,12 +133,19 @@ def test_recorded_streams_of_the_same_traffic(fmt):
     assert [behaviour.command_of(e["text"]) for e in calls] == ["echo hi", "echo hi"]
 
 
-def test_recorded_claude_stream_killed_before_its_last_result():
+def test_recorded_claude_stream_killed_before_its_last_result(tmp_path):
+    """The stream's figures, then with claude's session transcript in its HOME (here its
+    assistant lines, as recorded with the stream), which holds each finished response's output."""
     lines = (STREAMS / "claude-stream-json.jsonl").read_text().splitlines()
     cut = max(n for n, line in enumerate(lines) if '"type":"result"' in line)
-    u = traces.usage(traces.normalise("claude-stream-json", lines[:cut]))
+    stdout = tmp_path / "stdout.log"
+    stdout.write_text("".join(line + "\n" for line in lines[:cut]))
+    u = traces.write("claude-stream-json", stdout, tmp_path)
     assert (u["input_tokens"], u["cache_read_tokens"], u["output_tokens"]) == (800, 4000, 160)  # not 160 + 2 x 1
     assert (u["cost_usd"], u["complete"]) == (pytest.approx(0.0042), False)
+    u = traces.write("claude-stream-json", stdout, tmp_path, PRICES, home=STREAMS / "claude-home")
+    assert {k: u[k] for k in RECORDED} == RECORDED and u["complete"]
+    assert (u["cost_usd"], u["reported_cost_usd"]) == (pytest.approx(0.0084), pytest.approx(0.0042))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
