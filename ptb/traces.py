@@ -348,10 +348,10 @@ def _starts_invocation(e: dict) -> bool:
 def usage(events: list[dict], prices: dict[str, str] | None = None) -> dict:
     """The run's tokens and cost, meaning the same for every CLI:
     input_tokens (uncached), cache_read_tokens, cache_write_tokens, output_tokens (reasoning
-    included), reasoning_tokens, total_tokens (their sum but reasoning), cost_usd with
-    cost_source ("priced" at the agent's prices, else "reported" by the CLI, else null),
-    reported_cost_usd, and complete: false where the run stopped (killed at the deadline)
-    before the CLI stated the totals of every response, so the figures count what the stream
+    included), reasoning_tokens, total_tokens (input, cache reads and writes, output), cost_usd
+    with cost_source ("priced" at the agent's prices, else "reported" by the CLI, else null),
+    reported_cost_usd, and complete: false where some response's figures are not known (a run
+    killed at the deadline before its CLI stated them), so the figures count what the stream
     showed. A CLI's totals (a `result` event) supersede the per-response usage its
     invocation showed before; each response counts once however often its usage repeats;
     the invocations of a re-prompted run add up. None: not known."""
