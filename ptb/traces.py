@@ -21,6 +21,7 @@ opencode-json (opencode run --format json).
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -29,13 +30,26 @@ from pathlib import Path
 from ptb.reprompt import MARKER as REPROMPT_MARKER
 
 # Shapes of well-known credentials: provider API keys, hub and forge tokens, cloud keys.
+# A key starts a word: "task-..." holds no "sk-..." key.
 KEY_LIKE = re.compile(
+    r"(?<![A-Za-z0-9])"
     r"(?:sk-ant-[A-Za-z0-9_\-]{16,}|sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{20,}|AIza[0-9A-Za-z_\-]{30,}"
     r"|hf_[A-Za-z0-9]{24,}|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|xox[abprs]-[A-Za-z0-9-]{10,}"
     r"|AKIA[0-9A-Z]{16}|ya29\.[0-9A-Za-z_\-]{20,}|eyJ[A-Za-z0-9_\-]{10,}\.eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]{10,})"
 )
+KEY_LIKE_BYTES = re.compile(KEY_LIKE.pattern.encode())
 REDACTED = "[REDACTED]"
 MIN_SECRET = 6  # shorter values ("1", "true") would blank out ordinary text
+# Words in a variable's name that say its value is a credential (HF_TOKEN, AWS_SECRET_ACCESS_KEY, ...).
+SECRET_NAME_WORDS = {"KEY", "APIKEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASS", "CREDENTIAL",
+                     "CREDENTIALS", "AUTH", "PAT", "COOKIE"}
+
+
+def secret_values(env: dict[str, str]) -> list[str]:
+    """Values in `env` that look secret: by their variable's name or by their shape.
+    The host's own are redacted from every saved file too, granted to the agent or not."""
+    return [v for k, v in env.items() if len(v) >= MIN_SECRET and (
+        SECRET_NAME_WORDS & set(k.upper().split("_")) or KEY_LIKE.fullmatch(v))]
 
 
 class Redactor:
@@ -44,11 +58,17 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()):
         values = sorted({s for s in secrets if s and len(s) >= MIN_SECRET}, key=len, reverse=True)
         self._exact = re.compile("|".join(map(re.escape, values))) if values else None
+        self._exact_bytes = re.compile(b"|".join(re.escape(v.encode()) for v in values)) if values else None
 
     def __call__(self, text: str) -> str:
         if self._exact is not None:
             text = self._exact.sub(REDACTED, text)
         return KEY_LIKE.sub(REDACTED, text)
+
+    def spans(self, data) -> list[tuple[int, int]]:
+        """Where secrets are in bytes (or an mmap): for binary files, masked in place."""
+        patterns = [p for p in (self._exact_bytes, KEY_LIKE_BYTES) if p is not None]
+        return [m.span() for p in patterns for m in p.finditer(data)]
 
 
 def times_path(log: Path) -> Path:
@@ -428,24 +448,59 @@ def transcript(events: list[dict]) -> str:
     return "\n".join(out)
 
 
-SCRUB_MAX_BYTES = 20 * 2**20
+SCRUB_MAX_BYTES = 20 * 2**20  # text files up to this size are rewritten with [REDACTED]; larger ones masked
 
 
-def scrub(folder: Path, secrets: Iterable[str]) -> int:
-    """Redact every text file under folder (the CLIs keep session logs in the task folder,
-    their HOME). Binary files (a NUL byte in the first 8 KiB) and files over 20 MiB are
-    skipped. Returns how many files were changed."""
-    redact, changed = Redactor(secrets), 0
-    for path in folder.rglob("*"):
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > SCRUB_MAX_BYTES:
+def _mask_in_place(path: Path, redact: Redactor) -> bool:
+    """Overwrite secrets in a binary or very large file with as many '*' (its layout stays valid)."""
+    import mmap
+
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
+        spans = redact.spans(m)
+        for start, end in spans:
+            m[start:end] = b"*" * (end - start)
+    return bool(spans)
+
+
+def _scrub_file(path: Path, redact: Redactor) -> bool:
+    size = path.stat().st_size
+    if size == 0:
+        return False
+    with open(path, "rb") as f:
+        binary = b"\0" in f.read(8192)
+    if binary or size > SCRUB_MAX_BYTES:
+        return _mask_in_place(path, redact)
+    text = path.read_text(errors="surrogateescape")
+    clean = redact(text)
+    if clean != text:
+        path.write_text(clean, errors="surrogateescape")
+    return clean != text
+
+
+def scrub(folder: Path, secrets: Iterable[str], keep: Iterable[str] = ()) -> int:
+    """Redact secrets from everything under folder (the CLIs keep session logs in the task
+    folder, their HOME): file contents (text rewritten, binary masked in place), file and
+    folder names, link targets. `keep`: paths relative to folder left as they are (the
+    files ptb gave, when unchanged: a granted value in prompt.md is not the agent's leak).
+    Returns how many entries were changed."""
+    redact, changed, keep = Redactor(secrets), 0, set(keep)
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):  # children first
+        rel = str(path.relative_to(folder))
+        if rel in keep:
             continue
-        with open(path, "rb") as f:
-            if b"\0" in f.read(8192):
-                continue
-        text = path.read_text(errors="surrogateescape")
-        clean = redact(text)
-        if clean != text:
-            path.write_text(clean, errors="surrogateescape")
+        if path.is_symlink():
+            target = os.readlink(path)
+            if redact(target) != target:
+                path.unlink()
+                path.symlink_to(redact(target))
+                changed += 1
+        elif path.is_file() and _scrub_file(path, redact):
+            changed += 1
+        if redact(path.name) != path.name:
+            new = path.with_name(redact(path.name))
+            while new.exists() or new.is_symlink():
+                new = new.with_name("_" + new.name)
+            path.rename(new)
             changed += 1
     return changed
 

@@ -9,9 +9,14 @@ A backend that cannot start the agent raises `InfraError` (the run is not charge
 
 from __future__ import annotations
 
+import os
+import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+DEFAULT_UID = 1000  # the agent's uid when ptb runs as root (PTB_SANDBOX_UID overrides)
 
 
 class InfraError(RuntimeError):
@@ -34,7 +39,8 @@ class SandboxSpec:
     tools: tuple[Path, ...] = ()
     gpus: tuple[str, ...] = ()  # GPU indices the executor gave this cell
     on_start: Callable[[float], None] = field(default=lambda deadline: None)
-    # Enforced by the Docker sandbox (the local one has no resource limits).
+    # Enforced by both sandboxes (the local one through cgroups where the host allows it,
+    # see `ptb doctor`).
     cpus: float | None = None  # CPU cores; None: no limit
     memory_gb: float | None = None  # RAM, swap excluded; None: no limit
     pids_limit: int | None = 4096  # processes and threads; None: no limit
@@ -59,6 +65,60 @@ class SandboxRun:
 def tool_path(tools: tuple[Path, ...], path: str) -> str:
     """`path` with each tools folder's bin/ (or the folder itself) in front, in order."""
     return ":".join([str(t / "bin" if (t / "bin").is_dir() else t) for t in tools] + [path])
+
+
+def agent_ids(workdir: Path) -> tuple[int, int]:
+    """The uid/gid the agent runs as: the task folder's owner, unless that is root."""
+    st = workdir.stat()
+    if st.st_uid != 0:
+        return st.st_uid, st.st_gid
+    uid = int(os.environ.get("PTB_SANDBOX_UID", DEFAULT_UID))
+    return uid, uid
+
+
+def hand_over(path: Path, uid: int, gid: int) -> None:
+    """Make `path` and everything in it owned by uid:gid (only root can; a non-root host
+    user already owns what it created). Used before the run (the agent's uid must write
+    the task folder) and after it (back to the host user: the agent's uid keeps nothing)."""
+    if os.geteuid() != 0:
+        return
+    for p in [path, *path.rglob("*")]:
+        os.lchown(p, uid, gid)
+
+
+def readable_by_all(path: Path) -> bool:
+    """Whether any uid can read all of `path` (its parents are made by the sandbox at its
+    mount point, so they do not matter)."""
+    for p in [path, *path.rglob("*")] if path.is_dir() else [path]:
+        mode = p.lstat().st_mode
+        if stat.S_ISLNK(mode):
+            continue
+        needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
+        if mode & needed != needed:
+            return False
+    return True
+
+
+def readable_inputs(readonly: tuple[Path, ...], box: Path) -> dict[Path, Path]:
+    """Host source for each read-only input, as the agent's (non-root) uid can read it.
+
+    An input only its owner may read (a model folder made with mode 0700 by root) is
+    copied once into the cell's sandbox folder with read permission for all, mounted at
+    the original path, and deleted after the run; the original is never changed.
+    """
+    sources = {}
+    for i, path in enumerate(readonly):
+        if readable_by_all(path):
+            sources[path] = path
+            continue
+        copy = box / "inputs" / f"{i}-{path.name}"
+        shutil.rmtree(copy, ignore_errors=True)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(path, copy, symlinks=False) if path.is_dir() else shutil.copy2(path, copy)
+        for p in [copy, *copy.rglob("*")] if copy.is_dir() else [copy]:
+            p.chmod(p.stat().st_mode | stat.S_IROTH | stat.S_IRGRP | (0o055 if p.is_dir() else 0))
+        sources[path] = copy
+    return sources
 
 
 def get(name: str):

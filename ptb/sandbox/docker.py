@@ -52,14 +52,13 @@ from pathlib import Path
 
 from ptb import traces
 from ptb.paths import ROOT
-from ptb.sandbox import InfraError, SandboxRun, SandboxSpec, tool_path
+from ptb.sandbox import InfraError, SandboxRun, SandboxSpec, agent_ids, hand_over, readable_inputs, tool_path
 from ptb.sandbox.image import default_image
 from ptb.sandbox.monitor import gpu_sample, write_sample
 
 IMAGE_PYTHON_PATH = "/opt/ptb/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 PTB_SRC = "/opt/ptb/src"
 HF_MOUNT = "/hf-cache/hub"
-DEFAULT_UID = 1000
 PREFLIGHT_TIMEOUT_S = 300
 
 PREFLIGHT = """
@@ -97,55 +96,6 @@ def _client():
     except Exception as e:  # no socket, no permission, engine down
         raise InfraError(f"the Docker engine is not reachable ({e}): start dockerd, or run `ptb doctor`") from e
     return client
-
-
-def agent_ids(workdir: Path) -> tuple[int, int]:
-    """The uid/gid the agent runs as: the task folder's owner, unless that is root."""
-    st = workdir.stat()
-    if st.st_uid != 0:
-        return st.st_uid, st.st_gid
-    uid = int(os.environ.get("PTB_SANDBOX_UID", DEFAULT_UID))
-    return uid, uid
-
-
-def _hand_over(path: Path, uid: int, gid: int) -> None:
-    if os.geteuid() != 0:
-        return  # a non-root host user already owns what it created
-    for p in [path, *path.rglob("*")]:
-        os.lchown(p, uid, gid)
-
-
-def _readable_by_all(path: Path) -> bool:
-    for p in [path, *path.rglob("*")]:
-        mode = p.lstat().st_mode
-        if stat.S_ISLNK(mode):
-            continue
-        needed = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(mode) else 0)
-        if mode & needed != needed:
-            return False
-    return True
-
-
-def readable_inputs(readonly: tuple[Path, ...], box: Path) -> dict[Path, Path]:
-    """Host source for each read-only input, as the agent's (non-root) uid can read it.
-
-    An input only its owner may read (a model folder made with mode 0700 by root) is
-    copied once into the cell's sandbox folder with read permission for all, mounted at
-    the original path, and deleted after the run; the original is never changed.
-    """
-    sources = {}
-    for i, path in enumerate(readonly):
-        if _readable_by_all(path):
-            sources[path] = path
-            continue
-        copy = box / "inputs" / f"{i}-{path.name}"
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(path, copy, symlinks=True) if path.is_dir() else shutil.copy2(path, copy)
-        for p in [copy, *copy.rglob("*")] if copy.is_dir() else [copy]:
-            if not p.is_symlink():
-                p.chmod(p.stat().st_mode | stat.S_IROTH | stat.S_IRGRP | (0o055 if p.is_dir() else 0))
-        sources[path] = copy
-    return sources
 
 
 def hf_cache_dir() -> Path:
@@ -256,7 +206,7 @@ class DockerSandbox:
         box = spec.workdir.parent / "sandbox"
         box.mkdir(exist_ok=True)
         uid, gid = agent_ids(spec.workdir)
-        _hand_over(spec.workdir, uid, gid)
+        hand_over(spec.workdir, uid, gid)
         tag = uuid.uuid4().hex[:12]
         timings: dict[str, float] = {}
         t0 = time.monotonic()

@@ -41,8 +41,10 @@ class ProcessTreeMonitor:
     """Samples a process and all its descendants (the local sandbox's bwrap and the agent's
     PID namespace below it) in a daemon thread until `stop()`."""
 
-    def __init__(self, pid: int, workdir: Path, gpus: tuple[str, ...], log: Path, interval_s: float):
+    def __init__(self, pid: int, workdir: Path, gpus: tuple[str, ...], log: Path, interval_s: float,
+                 mem_limit_mib: float | None = None):
         self.pid, self.workdir, self.gpus, self.log, self.interval_s = pid, workdir, gpus, log, interval_s
+        self.mem_limit_mib = mem_limit_mib
         self._stop = threading.Event()
         self._cpu_seen: dict[tuple[int, float], float] = {}  # (pid, create time) -> CPU seconds at the last sample
         self._last_t: float | None = None
@@ -90,6 +92,6 @@ class ProcessTreeMonitor:
         # all its time, most of it since then).
         cpu_pct = round(100.0 * cpu / (now - self._last_t), 1) if self._last_t and now > self._last_t else None
         self._cpu_seen, self._last_t = seen, now
-        return {"t": round(now, 2), "cpu_pct": cpu_pct, "mem_mib": round(rss / 2**20, 1), "mem_limit_mib": None,
+        return {"t": round(now, 2), "cpu_pct": cpu_pct, "mem_mib": round(rss / 2**20, 1), "mem_limit_mib": self.mem_limit_mib,
                 "pids": len(seen), "disk_free_gib": round(shutil.disk_usage(self.workdir).free / 2**30, 2),
                 "gpus": gpu_sample(self.gpus)}
