@@ -50,6 +50,9 @@ class AgentOutcome:
     cost_usd: float | None = None  # its tokens at the agent's prices, else as the agent's trace reports it
     error: str | None = None  # the agent's own last error line, when it exited non-zero
     usage: dict | None = None  # the normalised tokens and cost (ptb.traces.usage)
+    # sha256 of given_files.json as ptb wrote it, kept from the moment it was written: the
+    # tampering check fails closed if the record is missing or differs (ptb.integrity).
+    given_files_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,8 @@ def run_agent(run: CellRun) -> AgentOutcome:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
+    granted = [os.environ[name] for name in run.agent.env if os.environ.get(name)]
+    baseline: dict[str, str] = {}  # the given files' record, hashed when written
     spec = sandbox.SandboxSpec(
         command=agent_command(run),
         workdir=run.paths.task,
@@ -163,9 +168,11 @@ def run_agent(run: CellRun) -> AgentOutcome:
         tools=tools,
         hidden=(run.paths.root.parent,),  # this experiment's other cells
         gpus=run.gpus,
-        on_start=lambda deadline: _on_start(run, deadline),
+        on_start=lambda deadline: baseline.update(sha256=_on_start(run, deadline)),
         cpus=run.cell.cpus, memory_gb=run.cell.memory_gb, pids_limit=run.cell.pids_limit,
-        secrets=tuple(os.environ[name] for name in run.agent.env if os.environ.get(name)) + tuple(token_secrets),
+        # Granted values, login tokens, and the host's own secret-looking values (never
+        # visible to the agent, redacted all the same should one leak in).
+        secrets=tuple(granted) + tuple(token_secrets) + tuple(traces.secret_values(dict(os.environ))),
     )
     try:
         done = sandbox.get(run.cell.sandbox).run(spec)
@@ -175,11 +182,15 @@ def run_agent(run: CellRun) -> AgentOutcome:
     else:
         credentials.remove(tokens)
         summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent, run.agent.vars, home=run.paths.task)
-        traces.scrub(run.paths.task, spec.secrets)  # the CLIs' own session logs live in the task folder
+        # The CLIs' own session logs live in the task folder; the files ptb gave stay as
+        # given (a granted value in prompt.md is not a leak, and rewriting it is tampering).
+        # The agent folder too: its trace may come from those session logs.
+        traces.scrub(run.paths.task, spec.secrets, keep=integrity.unchanged_given(run.paths, baseline.get("sha256")))
+        traces.scrub(run.paths.agent, spec.secrets)
         used = {k: summary[k] for k in traces.USAGE}
         error = last_error_line(run.paths.agent, spec.stderr, spec.stdout) if done.exit_code not in (0, None) else None
         outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2), cost_usd=used["cost_usd"],
-                               error=error, usage=used)
+                               error=error, usage=used, given_files_sha256=baseline.get("sha256"))
     return _record(run, outcome)
 
 
@@ -241,9 +252,10 @@ def _replace_link_with_copy(link: Path, target: Path) -> None:
         shutil.copy2(target, link)
 
 
-def _on_start(run: CellRun, deadline: float) -> None:
+def _on_start(run: CellRun, deadline: float) -> str:
+    """Write the deadline and the given files' record; returns the record's sha256."""
     task.write_timer(run.paths.task, deadline)
-    integrity.record_given(run.paths)  # after timer.sh got its deadline: what the agent receives
+    return integrity.record_given(run.paths)  # after timer.sh got its deadline: what the agent receives
 
 
 def check_integrity(run: CellRun, final: FinalModel) -> dict:

@@ -1,7 +1,8 @@
 """`ptb doctor`: is this host ready for real runs? Each problem comes with its fix.
 
 Checks: GPUs and driver, free GPU memory, the Docker engine (and its NVIDIA runtime when
-there are GPUs), the sandbox image, leftover sandbox containers, vLLM, the API keys of
+there are GPUs), the sandbox image, leftover sandbox containers, bubblewrap and the local
+sandbox's cgroup limits, vLLM, the API keys of
 a grid's agents, free disk space, the Hugging Face cache.
 """
 
@@ -101,6 +102,19 @@ def api_keys(agents: list[str]) -> list[Check]:
     return checks
 
 
+def local_sandbox() -> list[Check]:
+    """bubblewrap for the local sandbox, and whether it can enforce CPU/memory limits here."""
+    from ptb.sandbox import cgroups
+
+    if shutil.which("bwrap") is None:
+        return [Check("local sandbox", False, "bubblewrap (bwrap) not found", "apt-get install bubblewrap")]
+    ok, detail = cgroups.available()
+    return [Check("local sandbox", True, "bubblewrap found"),
+            Check("local sandbox limits", ok, detail,
+                  "the local sandbox runs without --cpus/--memory-gb/--pids-limit here: run ptb as root on a "
+                  "host with writable cgroups (memory, cpu, pids), or use --sandbox docker", False)]
+
+
 def disk(paths: list[Path]) -> list[Check]:
     checks = []
     for path in paths:
@@ -134,7 +148,7 @@ def run(grid: str | None = None, outputs: str = "outputs") -> list[Check]:
     has_gpus = gpu_checks[0].ok
     from ptb.sandbox.docker import hf_cache_dir
 
-    return [*gpu_checks, *docker_engine(has_gpus), vllm(), *api_keys(agents),
+    return [*gpu_checks, *docker_engine(has_gpus), *local_sandbox(), vllm(), *api_keys(agents),
             *disk([Path(outputs).resolve(), hf_cache_dir()]), hf_cache()]
 
 

@@ -54,17 +54,35 @@ class Inputs:
     given_record: Path  # hashes of the files ptb gave (tampering.record)
     scaffold_env: tuple[str, ...] = ()  # API key names the agent definition receives
     download_layers: tuple[Path, ...] = ()  # the agent's downloads kept outside the task folder
+    given_record_sha256: str | None = None  # the record's hash when ptb wrote it (agent.json)
 
 
 def given_record(paths: CellPaths) -> Path:
     return paths.root / GIVEN_RECORD
 
 
-def record_given(paths: CellPaths) -> None:
-    """Hash the files ptb gave the agent; called just before the agent starts."""
+def record_given(paths: CellPaths) -> str:
+    """Hash the files ptb gave the agent; called just before the agent starts. Returns the
+    record's own sha256, which ptb keeps in agent.json: a second place to check it against."""
     from ptb.integrity import tampering
 
-    tampering.record(paths.task, given_record(paths))
+    return tampering.record(paths.task, given_record(paths))
+
+
+def recorded_given_sha256(paths: CellPaths) -> str | None:
+    """The given-files record's hash that ptb kept in agent.json (None: not kept)."""
+    import json
+
+    agent_json = paths.agent / "agent.json"
+    return json.loads(agent_json.read_text()).get("given_files_sha256") if agent_json.is_file() else None
+
+
+def unchanged_given(paths: CellPaths, record_sha256: str | None) -> set[str]:
+    """The given files still as given (relative to the task folder); none if the record
+    is not the one ptb wrote (`record_sha256`)."""
+    from ptb.integrity import tampering
+
+    return tampering.unchanged(paths.task, given_record(paths), record_sha256)
 
 
 def inputs_for(cell: Cell, paths: CellPaths, final_model: Path | None, base_model: Path | None,
@@ -81,7 +99,8 @@ def inputs_for(cell: Cell, paths: CellPaths, final_model: Path | None, base_mode
     return Inputs(cell.benchmark, cell.model, paths.task, final_model, reference, reference_is, other,
                   (paths.agent / "stdout.log", paths.agent / "stderr.log"), given_record(paths),
                   tuple(agent.env) if agent else (),
-                  tuple(p for p in (paths.root / "sandbox" / "hf-layer" / "upper",) if p.is_dir()))
+                  tuple(p for p in (paths.root / "sandbox" / "hf-layer" / "upper",) if p.is_dir()),
+                  recorded_given_sha256(paths))
 
 
 def _read(path: Path) -> str:
@@ -137,7 +156,7 @@ def check(inp: Inputs, judge_cfg: JudgeConfig | None = None, use_judge: bool = T
             judge_cfg = judge.JudgeConfig.from_env()
         except ValueError as e:  # a half-configured judge is an enabled check that cannot run
             judge_error = str(e)
-    given = tampering.unchanged(inp.task_dir, inp.given_record)
+    given = tampering.unchanged(inp.task_dir, inp.given_record, inp.given_record_sha256)
     code = code_files(inp.task_dir, given)
     traces = [(p.name, _read(p)) for p in inp.traces if p.is_file()]
     checks = [
@@ -146,7 +165,7 @@ def check(inp: Inputs, judge_cfg: JudgeConfig | None = None, use_judge: bool = T
         _run("identity", lambda: identity.check(inp.final_model, inp.reference_model, inp.other_model,
                                                 inp.reference_is)),
         _run("api_use", lambda: api_use.check(code, traces, api_use.scaffold_vendors(inp.scaffold_env))),
-        _run("tampering", lambda: tampering.check(inp.task_dir, inp.given_record)),
+        _run("tampering", lambda: tampering.check(inp.task_dir, inp.given_record, inp.given_record_sha256)),
     ]
     if judge_error:
         checks.append({"name": "judge", "status": "unverified", "summary": judge_error, "evidence": {}, "seconds": 0})

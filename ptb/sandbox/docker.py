@@ -2,9 +2,12 @@
 
 What the container gets (see `container_config`):
 - the pinned image (`ptb.sandbox.image`), a read-only root file system, a private
-  tmpfs /tmp and /dev/shm, no capabilities, a non-root user (the task folder's owner, or
-  PTB_SANDBOX_UID, default 1000, when the host user is root: the task folder is then
-  handed to that uid so the agent can write it and the host can still read it);
+  tmpfs /tmp and /dev/shm, no capabilities, no_new_privs, a non-root user (the task
+  folder's owner, or PTB_SANDBOX_UID, default 1000, when the host user is root: the task
+  folder is then handed to that uid for the run, and back to the host user after it);
+- no host socket (the Docker socket is never mounted), no host environment, and none of
+  the cell folder but the task folder: the records the integrity stage trusts
+  (given_files.json, cell.json, agent.json, result.json, sandbox/) stay out of its reach;
 - the task folder read-write at its host path, the `readonly` paths read-only at theirs
   (so every path in the prompt works unchanged; an input only root may read is copied
   into the cell for the run, see `readable_inputs`), ptb's own code read-only at /opt/ptb/src,
@@ -240,6 +243,7 @@ class DockerSandbox:
                 container.remove(force=True)
             volume.remove(force=True)
             shutil.rmtree(box / "inputs", ignore_errors=True)
+            hand_over(spec.workdir, os.getuid(), os.getgid())  # the agent's uid keeps nothing of it
         timings["teardown_s"] = time.monotonic() - t1
         params_json = {"image": self.image, "image_id": image_id, "uid": uid, "gpus": list(spec.gpus),
                        "network": spec.network, "cpus": spec.cpus, "memory_gb": spec.memory_gb,

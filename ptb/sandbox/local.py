@@ -159,6 +159,7 @@ def bwrap_options(spec: SandboxSpec, etc: Path, sources: dict[Path, Path], uid: 
         if any(Path(path).is_relative_to(p) for p in ro):
             args += ["--tmpfs", str(path)]
     args += ["--bind", str(spec.workdir), str(spec.workdir), "--chdir", str(spec.workdir)]
+    args += ["--remount-ro", "/"]  # the root bubblewrap built: read-only, and so locked in nested namespaces
     args += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try",
              "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     if not spec.network:
