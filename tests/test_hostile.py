@@ -23,12 +23,14 @@ import pytest
 
 from conftest import ROOT, ptb, survivors
 from test_docker import engine, engine_leftovers, sandbox_image_tag  # noqa: F401 (fixtures)
+from test_sandbox import listener  # noqa: F401 (a TCP server on the host)
 
 GRANTED = "sk-test-" + "Hq3Lw8Zr5Tn2Vb7Xc4Md9Kf1"  # granted to the agent, printed and put in file names by it
 STRAY_HEAD, STRAY_TAIL = "sk-ant-api03-", "Pp0Oo9Ii8Uu7Yy6Tt5Rr4Ee3"  # key-shaped, assembled inside, never granted
 PLANT = "hostplant"  # the host's secrets are PLANT + 16 hex digits; the agent searches for that shape
 HOURS = 0.01  # 36 s: every attack runs first (under load too), then it sits past the deadline
 GRACE_S = 10  # the Docker sandbox's SIGTERM-to-SIGKILL grace; the local one kills at the deadline
+SLACK_S = 10  # stopping and reaping a loaded host
 
 
 def hostile_script(marker: str, probes: list[Path], host_home: Path, sockets: list[str], port: int) -> str:
@@ -125,16 +127,6 @@ def unix_socket(tmp_path):
     srv.close()
 
 
-@pytest.fixture
-def tcp_port():
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    threading.Thread(target=lambda: srv.accept(), daemon=True).start()
-    yield srv.getsockname()[1]
-    srv.close()
-
-
 def plant() -> str:
     return PLANT + secrets.token_hex(8)
 
@@ -198,7 +190,7 @@ def attack(sandbox: str, tmp_path: Path, make_agent, monkeypatch, tiny_model: Pa
                                        *host_secrets.items()] if value.encode() in everything]
     secrets_read = [b for b in broke if any(w in b for w in ("env", "read ", "search", "shadow", "argv"))]
     host_checks = {"survivors": left == [], "writes outside": not writes_outside, "saved secrets": not leaked,
-                   "deadline": agent["timed_out"] and agent["time_taken_s"] < HOURS * 3600 + GRACE_S + 5}
+                   "deadline": agent["timed_out"] and agent["time_taken_s"] < HOURS * 3600 + GRACE_S + SLACK_S}
     written = {f"write {p}" for p in writes_outside} | {f"write-userns {p}" for p in writes_outside}
     held = len(attempts) - len(set(broke) | (written & set(attempts))) + sum(host_checks.values())
     print(f"\n{sandbox} sandbox: {held} of {len(attempts) + len(host_checks)} attacks held; "
@@ -225,15 +217,50 @@ def attack(sandbox: str, tmp_path: Path, make_agent, monkeypatch, tiny_model: Pa
         assert ptb("regrade", exp).returncode == 0
         tampering = {c["name"]: c for c in json.loads((cell / "result.json").read_text())["integrity"]["checks"]}
         assert tampering["tampering"]["status"] == "flagged" and expected in tampering["tampering"]["summary"]
-        record.unlink()
+        record.unlink(missing_ok=True)
 
 
 def test_hostile_agent_is_held_by_the_local_sandbox(tmp_path, make_agent, monkeypatch, tiny_model, unix_socket,
-                                                    tcp_port):
-    attack("local", tmp_path, make_agent, monkeypatch, tiny_model, unix_socket, tcp_port)
+                                                    listener):
+    attack("local", tmp_path, make_agent, monkeypatch, tiny_model, unix_socket, listener)
 
 
 def test_hostile_agent_is_held_by_the_docker_sandbox(tmp_path, make_agent, monkeypatch, tiny_model, unix_socket,
-                                                     tcp_port, sandbox_image_tag):
-    attack("docker", tmp_path, make_agent, monkeypatch, tiny_model, unix_socket, tcp_port)
+                                                     listener, sandbox_image_tag):
+    attack("docker", tmp_path, make_agent, monkeypatch, tiny_model, unix_socket, listener)
     assert engine_leftovers() == []
+
+
+def test_redaction_at_word_starts_in_names_and_binary_files_but_not_given_files(tmp_path):
+    from ptb import traces
+
+    key = "sk-" + "Aa1Bb2Cc3Dd4Ee5Ff6Gg7Hh8"
+    assert traces.Redactor()(f"task-{'x' * 30} name-{key}.txt") == f"task-{'x' * 30} name-[REDACTED].txt"
+    assert traces.secret_values({"HF_TOKEN": "hf-value-1", "TOKENIZERS_PARALLELISM": "false",
+                                 "PATH": "/usr/bin", "ODD": key}) == ["hf-value-1", key]
+    (tmp_path / "prompt.md").write_text("model granted-value-7")  # as ptb gave it
+    (tmp_path / f"dir-{key}").mkdir()
+    (tmp_path / f"dir-{key}" / "granted-value-7.txt").write_text(f"{key} granted-value-7")
+    (tmp_path / "blob.bin").write_bytes(b"\0\0" + key.encode() + b"\0")
+    (tmp_path / "link").symlink_to(f"/x/{key}")
+    assert traces.scrub(tmp_path, ["granted-value-7"], keep={"prompt.md"}) == 5
+    assert (tmp_path / "prompt.md").read_text() == "model granted-value-7"
+    assert (tmp_path / "dir-[REDACTED]" / "[REDACTED].txt").read_text() == "[REDACTED] [REDACTED]"
+    assert (tmp_path / "blob.bin").read_bytes() == b"\0\0" + b"*" * len(key) + b"\0"
+    assert os.readlink(tmp_path / "link") == "/x/[REDACTED]"
+
+
+def test_tampering_fails_closed_without_its_record(tmp_path):
+    from ptb.integrity import tampering
+
+    (tmp_path / "prompt.md").write_text("the task")
+    record = tmp_path / "given_files.json"
+    written = tampering.record(tmp_path, record)
+    assert tampering.check(tmp_path, record, written)["status"] == "clean"
+    record.write_text(json.dumps({"prompt.md": tampering.sha256(tmp_path / "prompt.md"), "x": "0" * 64}))
+    altered = tampering.check(tmp_path, record, written)
+    assert altered["status"] == "flagged" and "altered" in altered["summary"]
+    assert tampering.unchanged(tmp_path, record, written) == set()  # nothing trusted from it
+    record.unlink()
+    assert tampering.check(tmp_path, record, written)["status"] == "flagged"
+    assert tampering.check(tmp_path, record)["status"] == "unverified"  # no hash kept: cannot say

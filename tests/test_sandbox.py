@@ -4,6 +4,7 @@ stay in the task folder, only granted variables are visible, the network can be 
 from __future__ import annotations
 
 import socket
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -97,3 +98,37 @@ def test_timer_written_when_the_agent_starts(tmp_path):
     before = time.time()
     LocalSandbox().run(spec(tmp_path, "true", budget_s=100, on_start=deadlines.append))
     assert len(deadlines) == 1 and before + 100 <= deadlines[0] <= time.time() + 100
+
+
+def test_unprivileged_agent_with_cgroup_limits(tmp_path):
+    import json
+
+    from ptb.sandbox import cgroups
+
+    if not cgroups.available()[0]:
+        pytest.skip("this host does not let ptb create cgroups (see `ptb doctor`)")
+    script = """
+        id -u; grep '^CapEff' /proc/self/status; tr '\\0' ' ' < /proc/1/cmdline; echo
+        head -c 300000000 /dev/zero | python3 -c "import sys; b = sys.stdin.buffer.read(); print('read', len(b))"
+        echo "memory exit $?"
+        python3 -c "
+        import subprocess
+        procs = []
+        try:
+            for _ in range(40):
+                procs.append(subprocess.Popen(['sleep', '5']))
+        except OSError:
+            pass
+        print('forks', len(procs))"
+    """
+    s = spec(tmp_path, textwrap.dedent(script), env={"PATH": "/usr/bin:/bin", "GRANTED": "granted-value-9"},
+             memory_gb=0.2, pids_limit=20, cpus=1)
+    run = LocalSandbox().run(s)
+    out = s.stdout.read_text()
+    assert run.exit_code == 0, out + s.stderr.read_text()
+    assert out.splitlines()[0] != "0" and "CapEff:\t0000000000000000" in out
+    assert "granted-value-9" not in out.splitlines()[2]  # not in bwrap's argv
+    assert "memory exit 137" in out and "read 300000000" not in out  # killed by the memory limit
+    assert int(out.split("forks ")[1].split()[0]) < 20
+    record = json.loads((s.workdir.parent / "sandbox" / "sandbox.json").read_text())
+    assert record["cgroup_limits"]["pids.max"] == "20" and record["limits_not_set"] == []

@@ -144,8 +144,8 @@ def bwrap_options(spec: SandboxSpec, etc: Path, sources: dict[Path, Path], uid: 
     for name in ETC:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     args += ["--ro-bind", str(etc / "passwd"), "/etc/passwd", "--ro-bind", str(etc / "group"), "/etc/group"]
-    args += ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc",
-             "--perms", "1777", "--tmpfs", "/tmp", "--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
+    args += ["--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm", "--proc", "/proc", "--perms", "1777",
+             "--tmpfs", "/tmp", "--ro-bind-try", "/sys/devices/system/cpu", "/sys/devices/system/cpu"]
     if spec.gpus:  # the driver's device nodes and what CUDA reads from /sys
         args += [arg for dev in sorted(Path("/dev").glob("nvidia*")) for arg in ("--dev-bind", str(dev), str(dev))]
         args += ["--ro-bind", "/sys", "/sys"]

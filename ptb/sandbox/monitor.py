@@ -92,6 +92,7 @@ class ProcessTreeMonitor:
         # all its time, most of it since then).
         cpu_pct = round(100.0 * cpu / (now - self._last_t), 1) if self._last_t and now > self._last_t else None
         self._cpu_seen, self._last_t = seen, now
-        return {"t": round(now, 2), "cpu_pct": cpu_pct, "mem_mib": round(rss / 2**20, 1), "mem_limit_mib": self.mem_limit_mib,
+        return {"t": round(now, 2), "cpu_pct": cpu_pct, "mem_mib": round(rss / 2**20, 1),
+                "mem_limit_mib": self.mem_limit_mib,
                 "pids": len(seen), "disk_free_gib": round(shutil.disk_usage(self.workdir).free / 2**30, 2),
                 "gpus": gpu_sample(self.gpus)}
