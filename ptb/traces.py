@@ -523,18 +523,55 @@ def claude_outputs(home: Path) -> dict[str, int]:
     return found
 
 
+def gemini_responses(home: Path) -> list[dict]:
+    """Each model response's tokens, as usage events, from Gemini CLI's session files under its
+    HOME (.gemini/tmp/*/chats/*.jsonl, written as each response ends): its stream states tokens
+    only in an invocation's final `result`, so a run killed before it needs them."""
+    found = {}
+    for path in home.glob(".gemini/tmp/*/chats/*.jsonl"):
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            tok = e.get("tokens") if isinstance(e, dict) and e.get("type") == "gemini" else None
+            if isinstance(tok, dict) and e.get("id"):  # a response's record is rewritten: the last one counts
+                found[e["id"]] = _event("usage", t=_seconds(e.get("timestamp")), id=e["id"],
+                                        input_tokens=_minus(tok.get("input"), tok.get("cached")),
+                                        cache_read_tokens=tok.get("cached"), cache_write_tokens=0,
+                                        output_tokens=_plus(tok.get("output"), tok.get("thoughts")),
+                                        reasoning_tokens=tok.get("thoughts"))
+    return sorted(found.values(), key=lambda e: e["t"] or 0)
+
+
+def _with_unstated(events: list[dict], responses: list[dict]) -> list[dict]:
+    """EVENTS with the RESPONSES that fall in an invocation its stream states no totals for (a
+    CLI process, from its first line, without a `result`), at that invocation's end."""
+    bounds = [*sorted({0, *(n for n, e in enumerate(events) if _starts_invocation(e))}), len(events)]
+    out = []
+    for a, b in zip(bounds, bounds[1:]):
+        part, t0 = events[a:b], events[a]["t"] if a < len(events) else None
+        t1 = events[b]["t"] if b < len(events) and events[b]["t"] is not None else float("inf")
+        if events[a]["type"] == "system" and t0 is not None and not any(e["type"] == "result" for e in part):
+            part = part + [dict(r) for r in responses if r["t"] is not None and t0 <= r["t"] < t1]
+        out += part
+    return [{**e, "i": i} for i, e in enumerate(out)]
+
+
 def write(fmt: str, stdout: Path, agent_dir: Path, prices: dict[str, str] | None = None,
           home: Path | None = None) -> dict:
     """trace.jsonl, transcript.md and trace_summary.json in agent_dir from the agent's stdout
     (already redacted: both sandboxes write it through a `LineLog`); prices: the agent's
-    variables (see `PRICES`); home: the agent's HOME, where claude's transcripts give the
-    output tokens its stream leaves open (see `claude_outputs`)."""
+    variables (see `PRICES`); home: the agent's HOME, where claude's and gemini's session
+    files give the figures their streams leave open (`claude_outputs`, `gemini_responses`)."""
     text = stdout.read_text(errors="replace") if stdout.is_file() else ""
     events = normalise(fmt, text.split("\n"), read_times(stdout))  # split on \n only: the sidecar counts \n
     outputs = claude_outputs(home) if fmt == "claude-stream-json" and home is not None else {}
     for e in events:
         if e["type"] == "usage" and e["output_tokens"] is None and e["id"] in outputs:
             e["output_tokens"] = outputs[e["id"]]
+    if fmt == "gemini-stream-json" and home is not None:
+        events = _with_unstated(events, gemini_responses(home))
     with open(agent_dir / "trace.jsonl", "w") as f:
         for e in events:
             f.write(json.dumps(e, ensure_ascii=False) + "\n")

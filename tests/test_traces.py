@@ -148,6 +148,22 @@ def test_recorded_claude_stream_killed_before_its_last_result(tmp_path):
     assert (u["cost_usd"], u["reported_cost_usd"]) == (pytest.approx(0.0084), pytest.approx(0.0042))
 
 
+def test_recorded_gemini_stream_killed_before_its_last_result(tmp_path):
+    """Gemini states tokens only in an invocation's result; its session files in its HOME (here
+    their response records, as recorded with the stream) hold each finished response's."""
+    lines = (STREAMS / "gemini-stream-json.jsonl").read_text().splitlines()
+    cut = max(n for n, line in enumerate(lines) if '"type":"result"' in line)
+    stdout = tmp_path / "stdout.log"
+    stdout.write_text("".join(line + "\n" for line in lines[:cut]))
+    u = traces.write("gemini-stream-json", stdout, tmp_path)
+    assert (u["input_tokens"], u["cache_read_tokens"], u["output_tokens"], u["complete"]) == (400, 2000, 160, False)
+    u = traces.write("gemini-stream-json", stdout, tmp_path, home=STREAMS / "gemini-home")
+    assert {k: u[k] for k in RECORDED} == RECORDED and (u["reasoning_tokens"], u["complete"]) == (120, True)
+    events = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert [e["i"] for e in events] == list(range(len(events)))
+    assert sum(e["type"] == "usage" for e in events) == 2  # the cut invocation's two responses
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_tool_calls_have_start_and_end(tmp_path, fmt):
     cell = write_session(tmp_path / "e" / "t", fmt, SESSION)
