@@ -505,21 +505,28 @@ def scrub(folder: Path, secrets: Iterable[str], keep: Iterable[str] = ()) -> int
     return changed
 
 
-def claude_outputs(home: Path) -> dict[str, int]:
-    """Output tokens of each finished response (by message id) in Claude Code's session
-    transcripts under its HOME (.claude/projects/*/*.jsonl), which it writes as each response
-    ends: its stream shows only a placeholder, so a run killed before its `result` needs them."""
-    found = {}
-    for path in home.glob(".claude/projects/*/*.jsonl"):
+def _records(home: Path, pattern: str) -> Iterator[dict]:
+    """The JSON objects of the JSON-lines files under home matching pattern (a CLI's session files)."""
+    for path in home.glob(pattern):
         for line in path.read_text(errors="replace").splitlines():
             try:
                 e = json.loads(line)
             except ValueError:
                 continue
-            m = e.get("message") if isinstance(e, dict) and e.get("type") == "assistant" else None
-            out = (m.get("usage") or {}).get("output_tokens") if isinstance(m, dict) and m.get("stop_reason") else None
-            if isinstance(out, int) and m.get("id"):
-                found[m["id"]] = out
+            if isinstance(e, dict):
+                yield e
+
+
+def claude_outputs(home: Path) -> dict[str, int]:
+    """Output tokens of each finished response (by message id) in Claude Code's session
+    transcripts under its HOME (.claude/projects/*/*.jsonl), which it writes as each response
+    ends: its stream shows only a placeholder, so a run killed before its `result` needs them."""
+    found = {}
+    for e in _records(home, ".claude/projects/*/*.jsonl"):
+        m = e.get("message") if e.get("type") == "assistant" else None
+        out = (m.get("usage") or {}).get("output_tokens") if isinstance(m, dict) and m.get("stop_reason") else None
+        if isinstance(out, int) and m.get("id"):
+            found[m["id"]] = out
     return found
 
 
@@ -528,19 +535,14 @@ def gemini_responses(home: Path) -> list[dict]:
     HOME (.gemini/tmp/*/chats/*.jsonl, written as each response ends): its stream states tokens
     only in an invocation's final `result`, so a run killed before it needs them."""
     found = {}
-    for path in home.glob(".gemini/tmp/*/chats/*.jsonl"):
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
-            tok = e.get("tokens") if isinstance(e, dict) and e.get("type") == "gemini" else None
-            if isinstance(tok, dict) and e.get("id"):  # a response's record is rewritten: the last one counts
-                found[e["id"]] = _event("usage", t=_seconds(e.get("timestamp")), id=e["id"],
-                                        input_tokens=_minus(tok.get("input"), tok.get("cached")),
-                                        cache_read_tokens=tok.get("cached"), cache_write_tokens=0,
-                                        output_tokens=_plus(tok.get("output"), tok.get("thoughts")),
-                                        reasoning_tokens=tok.get("thoughts"))
+    for e in _records(home, ".gemini/tmp/*/chats/*.jsonl"):
+        tok = e.get("tokens") if e.get("type") == "gemini" else None
+        if isinstance(tok, dict) and e.get("id"):  # a response's record is rewritten: the last one counts
+            found[e["id"]] = _event("usage", t=_seconds(e.get("timestamp")), id=e["id"],
+                                    input_tokens=_minus(tok.get("input"), tok.get("cached")),
+                                    cache_read_tokens=tok.get("cached"), cache_write_tokens=0,
+                                    output_tokens=_plus(tok.get("output"), tok.get("thoughts")),
+                                    reasoning_tokens=tok.get("thoughts"))
     return sorted(found.values(), key=lambda e: e["t"] or 0)
 
 
