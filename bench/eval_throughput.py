@@ -13,8 +13,8 @@ the two never share the accelerator. Times include each engine's start-up, which
 printed apart. Then an estimate of the seven-benchmark final evaluation of a 4B model on
 one H100, from a memory-bandwidth model whose assumptions are printed with it.
 
-    VLLM_CPU_KVCACHE_SPACE=1 .venv-vllm/bin/python bench/eval_throughput.py        # CPU, tiny-qwen3, arith
-    .venv/bin/python bench/eval_throughput.py --model Qwen/Qwen3-4B --benchmark gsm8k --limit 500  # GPU host with ptb[gpu]
+    VLLM_CPU_KVCACHE_SPACE=1 .venv/bin/python bench/eval_throughput.py             # CPU, tiny-qwen3, arith
+    .venv/bin/python bench/eval_throughput.py --model Qwen/Qwen3-4B --benchmark gsm8k --limit 500  # GPU host (setup.sh installs vllm)
 """
 
 from __future__ import annotations

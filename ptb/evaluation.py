@@ -94,16 +94,19 @@ def evaluate(model_dir: Path, benchmark_id: str, *, limit: int | None = None, en
     if bench.needs_judge:
         judge.from_env()  # no judge configured: fail now, not after generating
     samples = samples_for(bench, bench.load(bench.test_split), limit)
+    choice = engines.pick(engine)
     max_tokens = max_tokens or bench.max_tokens[0]
     seeds = [seed + k for k in range(bench.sampled_seeds if engines.generation_config(model_dir).do_sample else 1)]
     started = time.monotonic()
-    results = [score_outputs(bench, samples, engines.generate(Path(model_dir), samples, engine=engine,
+    results = [score_outputs(bench, samples, engines.generate(Path(model_dir), samples, engine=choice.engine,
                                                               max_tokens=max_tokens, seed=s, shared_gpu=shared_gpu,
                                                               template=bench.chat_template,
                                                               templates_dir=templates_dir))
                for s in seeds]
-    meta = {"engine": engines.pick(engine), "max_tokens": max_tokens, "seeds": seeds,
-            "seconds": round(time.monotonic() - started, 2)}
+    import transformers
+
+    meta = {"engine": choice.engine, "engine_reason": choice.reason, "transformers": transformers.__version__,
+            "max_tokens": max_tokens, "seeds": seeds, "seconds": round(time.monotonic() - started, 2)}
     return (results[0] if len(results) == 1 else _average_seeds(results, seeds)), meta
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import yaml
+import transformers
 
 from conftest import ptb, survivors
 from ptb import params
@@ -79,6 +80,10 @@ def test_granted_variables_reach_the_agent_and_others_do_not(tmp_path, make_agen
 def test_finished_cell_is_not_run_again(tmp_path, make_agent, tiny_model):
     make_agent("quick", 'cp -r "$1" final_model')
     first = run_cell(tmp_path, "quick")
+    # The agent's interpreter and the evaluator's `ptb eval` each report their transformers: equal.
+    assert first["transformers_sandbox"] == first["transformers_evaluator"] == transformers.__version__
+    assert (first["engine"], first["engine_requested"]) == ("transformers", "auto")  # no GPU here
+    assert first["engine_reason"].startswith("auto: no GPU")
     res = ptb("run", "--agent", "quick", "--model", "tiny-qwen3", "--benchmark", "arith", "--hours", "0.01",
               "--experiment", "t", "--eval-limit", "20", "--out", tmp_path / "out")
     assert res.returncode == 0 and "already finished" in res.stdout

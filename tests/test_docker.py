@@ -149,6 +149,8 @@ def test_docker_cell_matches_local_cell_and_leaks_no_secret(tmp_path, make_agent
     assert docker_result["score"] == local_result["score"]  # same model, same evaluator
     assert docker_result["sandbox_image"]["name"] == sandbox_image_tag
     assert docker_result["requirements_lock_sha256"] == sandbox_image.lock_hash()
+    # transformers as the image's Python imports it, and as the host's evaluator did: one lock, one version.
+    assert docker_result["transformers_sandbox"] == docker_result["transformers_evaluator"] is not None
     box = docker_result["_dir"] / "sandbox"
     info = json.loads((box / "container.json").read_text())
     print(f"docker sandbox: set-up (HF layer, preflight, create) {info['setup_s']:.2f} s, "
@@ -337,9 +339,10 @@ def test_lock_pins_every_dependency_within_its_range():
 
     lock = dict(line.split("==") for line in sandbox_image.LOCK.read_text().splitlines() if "==" in line)
     lock = {canonicalize_name(name): version for name, version in lock.items()}
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    extras = project["optional-dependencies"]
-    for line in project["dependencies"] + extras["test"] + extras["slurm"]:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    extras = [line for lines in project["optional-dependencies"].values() for line in lines]
+    for line in project["dependencies"] + extras + pyproject["tool"]["ptb"]["oracles"]:
         req = Requirement(line)
         name = canonicalize_name(req.name)
         assert name in lock, f"{req.name} is not in requirements.lock: run bash docker/lock.sh"

