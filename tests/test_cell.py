@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import nbformat
-import yaml
 import transformers
+import yaml
 
 from conftest import ptb, survivors
 from ptb import params
