@@ -73,7 +73,7 @@ def test_eval_vllm_matches_transformers(tmp_path, vllm_python, varied_model):
     res = subprocess.run([vllm_python, "-m", "ptb", "eval", "--model", varied_model, "--benchmark", "arith",
                           "--engine", "vllm", "--json-output-file", tmp_path / "v.json",
                           "--samples-file", tmp_path / "v.jsonl"],
-                         capture_output=True, text=True, timeout=400, env={**os.environ, **VLLM_ENV}, cwd=ROOT)
+                         capture_output=True, text=True, timeout=900, env={**os.environ, **VLLM_ENV}, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     assert not survivors("VLLM::")  # the engine's processes end with the command
     summary = json.loads(res.stdout)  # vLLM's logs go to stderr: stdout is the summary alone
@@ -114,7 +114,7 @@ def test_tools_render_and_generate(vllm_python, varied_model):
     arg = json.dumps([{"index": s.index, "messages": s.messages, "target": s.target, "tools": s.tools}
                       for s in samples])
     res = subprocess.run([vllm_python, "-c", script, varied_model, arg], capture_output=True, text=True,
-                         timeout=400, env={**os.environ, **VLLM_ENV}, cwd=ROOT)
+                         timeout=900, env={**os.environ, **VLLM_ENV}, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     via_vllm = json.loads(res.stdout)
     via_transformers = engines.generate(varied_model, samples, engine="transformers", max_tokens=24)
@@ -176,7 +176,7 @@ def test_eval_vllm_on_a_real_benchmark_fixture(tmp_path, vllm_python, varied_mod
     data = {"PTB_DATA_DIR": str(ROOT / "tests" / "fixtures" / "benchmarks")}
     args = ["eval", "--model", varied_model, "--benchmark", "aime2025", "--limit", "2", "--max-tokens", "24"]
     res = subprocess.run([vllm_python, "-m", "ptb", *args, "--engine", "vllm", "--samples-file", tmp_path / "v.jsonl"],
-                         capture_output=True, text=True, timeout=400, env={**os.environ, **VLLM_ENV, **data}, cwd=ROOT)
+                         capture_output=True, text=True, timeout=900, env={**os.environ, **VLLM_ENV, **data}, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     summary = json.loads(res.stdout)
     assert summary["engine"] == "vllm" and summary["n"] == 2 and summary["benchmark"] == "aime2025"
