@@ -162,13 +162,18 @@ def test_docker_cell_matches_local_cell_and_leaks_no_secret(tmp_path, make_agent
     # A link into the container's HF cache became a copy of the file it named.
     assert (final / "shared_config.json").read_text() == '{"model_type": "qwen3"}'
 
-    assert engine_leftovers() == []
+    assert engine_leftovers(tmp_path) == []
 
 
-def engine_leftovers() -> list[str]:
+def engine_leftovers(under: Path) -> list[str]:
+    """Sandbox containers and volumes left on the engine for cells under `under` (other
+    test sessions may share the engine)."""
+    def mine(labels: dict | None) -> bool:
+        return (labels or {}).get("ptb.cell", "").startswith(str(under))
+
     client = docker.from_env()
-    return ([c.name for c in client.containers.list(all=True, filters={"label": "ptb.sandbox"})]
-            + [v.name for v in client.volumes.list(filters={"label": "ptb.sandbox"})])
+    return ([c.name for c in client.containers.list(all=True, filters={"label": "ptb.sandbox"}) if mine(c.labels)]
+            + [v.name for v in client.volumes.list(filters={"label": "ptb.sandbox"}) if mine(v.attrs.get("Labels"))])
 
 
 def test_misbehaving_agent_is_contained(tmp_path, make_agent, monkeypatch, tiny_model, sandbox_image_tag, hf_cache):
@@ -195,7 +200,7 @@ def test_misbehaving_agent_is_contained(tmp_path, make_agent, monkeypatch, tiny_
     result = run_cell(tmp_path, "rogue", "--cpus", "1", "--memory-gb", "3", hours=0.003)
     task = result["_dir"] / "task"
     assert result["status"] == "timeout" and result["score"] is not None, result["reason"]
-    assert survivors(marker) == [] and engine_leftovers() == []
+    assert survivors(marker) == [] and engine_leftovers(tmp_path) == []
     # Nothing outside the task folder was written, on the host or in the image.
     assert not repo_probe.exists() and not (tiny_model / "pwned").exists()
     assert (task / "outside.txt").read_text().count("Read-only file system") == 3
@@ -254,7 +259,7 @@ def test_gpu_preflight_failure_is_infra_error_before_the_clock(tmp_path, engine,
     assert started == [] and not (spec.workdir / "ran").exists()
     with pytest.raises(InfraError, match="not found"):
         DockerSandbox("ptb-sandbox:does-not-exist").run(spec_for(tmp_path, ["true"]))
-    assert engine_leftovers() == []
+    assert engine_leftovers(tmp_path) == []
 
 
 def test_limits_are_enforced(tmp_path, engine, sandbox_image_tag):

@@ -228,7 +228,7 @@ def test_hostile_agent_is_held_by_the_local_sandbox(tmp_path, make_agent, monkey
 def test_hostile_agent_is_held_by_the_docker_sandbox(tmp_path, make_agent, monkeypatch, tiny_model, unix_socket,
                                                      listener, sandbox_image_tag):
     attack("docker", tmp_path, make_agent, monkeypatch, tiny_model, unix_socket, listener)
-    assert engine_leftovers() == []
+    assert engine_leftovers(tmp_path) == []
 
 
 def test_redaction_at_word_starts_in_names_and_binary_files_but_not_given_files(tmp_path):

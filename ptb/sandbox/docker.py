@@ -262,7 +262,7 @@ class DockerSandbox:
         lower = self._hf_lower(box)
         lower.mkdir(exist_ok=True)
         return client.volumes.create(
-            name=f"ptb-hf-{tag}", driver="local", labels={"ptb.sandbox": "docker"},
+            name=f"ptb-hf-{tag}", driver="local", labels={"ptb.sandbox": "docker", "ptb.cell": str(box.parent)},
             driver_opts={"type": "overlay", "device": "overlay",
                          "o": f"lowerdir={lower},upperdir={upper},workdir={work}"})
 
