@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ptb import credentials, integrity, models, params, sandbox, task, traces
+from ptb.integrity import audit
 from ptb.benchmarks import BENCHMARKS
 from ptb.paths import CellPaths
 from ptb.params import AgentDef, Cell
@@ -158,15 +159,20 @@ def run_agent(run: CellRun) -> AgentOutcome:
             path.write_text(text)
     granted = [os.environ[name] for name in run.agent.env if os.environ.get(name)]
     baseline: dict[str, str] = {}  # the given files' record, hashed when written
+    audit_log = audit.AuditLog(run.paths.root / "sandbox" / audit.LOG_NAME, run.paths.task)
+    env = agent_env(run)
+    # The audit's module first on the agent's PYTHONPATH; PTB_SANDBOX seals the test rows (ptb.benchmarks.sealed).
+    env.update(audit_log.env() | {"PTB_SANDBOX": "1"},
+               PYTHONPATH=os.pathsep.join(p for p in (str(audit.SITE_DIR), env.get("PYTHONPATH")) if p))
     spec = sandbox.SandboxSpec(
         command=agent_command(run),
         workdir=run.paths.task,
-        env=agent_env(run),
+        env=env,
         budget_s=run.cell.hours * 3600,
         network=network,
         stdout=run.paths.agent / "stdout.log",
         stderr=run.paths.agent / "stderr.log",
-        readonly=readonly,
+        readonly=(*readonly, audit_log.socket),
         tools=tools,
         hidden=(run.paths.root.parent,),  # this experiment's other cells
         gpus=run.gpus,
@@ -179,9 +185,11 @@ def run_agent(run: CellRun) -> AgentOutcome:
     try:
         done = sandbox.get(run.cell.sandbox).run(spec)
     except sandbox.InfraError as e:
+        audit_log.close()
         credentials.remove(tokens)
         outcome = AgentOutcome(None, False, 0.0, infra_error=str(e))
     else:
+        audit_log.close()
         credentials.remove(tokens)
         summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent, run.agent.vars, home=run.paths.task)
         # The CLIs' own session logs live in the task folder; the files ptb gave stay as

@@ -3,7 +3,8 @@
 Checks: GPUs and driver, free GPU memory, the Docker engine (and its NVIDIA runtime when
 there are GPUs), the sandbox image, leftover sandbox containers, bubblewrap and the local
 sandbox's cgroup limits, vLLM, the API keys of
-a grid's agents, free disk space, the Hugging Face cache.
+a grid's agents, free disk space, the Hugging Face cache, and datasets in it that hold
+benchmark test items.
 """
 
 from __future__ import annotations
@@ -141,6 +142,20 @@ def hf_cache() -> Check:
                  f"make {hub} readable by this user")
 
 
+def cached_test_data(benchmarks: list[str] | None = None) -> Check:
+    """Datasets in the HF cache that hold benchmark test items: an agent could read them by path."""
+    from ptb.benchmarks import BENCHMARKS
+    from ptb.integrity import contamination
+    from ptb.sandbox.docker import hf_cache_dir
+
+    hub = hf_cache_dir()
+    found = contamination.cached_test_data(hub, benchmarks or [b for b in BENCHMARKS if b != "arith"])
+    detail = "; ".join(f"{d}: {', '.join(f'{n} {b} test items' for b, n in v.items())}" for d, v in found.items())
+    return Check("cached test data", not found, detail or f"no dataset in {hub} holds benchmark test items",
+                 "remove them before a grid (a run that reads one is flagged): "
+                 + " ".join(f"rm -r {hub}/datasets--{d.replace('/', '--')}" for d in found), False)
+
+
 def run(grid: str | None = None, outputs: str = "outputs") -> list[Check]:
     agents = []
     if grid:
@@ -152,7 +167,7 @@ def run(grid: str | None = None, outputs: str = "outputs") -> list[Check]:
     from ptb.sandbox.docker import hf_cache_dir
 
     return [*gpu_checks, *docker_engine(has_gpus), *local_sandbox(), vllm(has_gpus), *api_keys(agents),
-            *disk([Path(outputs).resolve(), hf_cache_dir()]), hf_cache()]
+            *disk([Path(outputs).resolve(), hf_cache_dir()]), hf_cache(), cached_test_data()]
 
 
 def report(checks: list[Check]) -> tuple[str, int]:

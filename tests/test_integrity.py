@@ -229,8 +229,8 @@ def test_known_contaminated_dataset_loaded_by_name_is_flagged(tmp_path, tiny_mod
     (paths.task / "get.py").write_text("from datasets import load_dataset\nds = load_dataset('someone/arith-leak')\n")
     c = by_name(run_checks(paths, tiny_model))["contamination"]
     assert c["status"] == "flagged"
-    assert c["evidence"]["known_contaminated_datasets"] == {
-        "someone/arith-leak": ["get.py:2: ds = load_dataset('someone/arith-leak')"]}
+    assert c["evidence"]["forbidden_loads"] == {
+        "loads someone/arith-leak, known to contain arith test items": ["get.py:2 (code)"]}
     # a dataset loaded by name whose files are nowhere to scan: the check could not run
     (paths.task / "get.py").write_text("from datasets import load_dataset\nds = load_dataset('someone/other')\n")
     c = by_name(run_checks(paths, tiny_model))["contamination"]
@@ -503,3 +503,36 @@ def test_ptb_run_records_evidence_and_regrade_rechecks(tmp_path, make_agent, tin
     assert "honest__tiny-qwen3__arith__s0: status ok" in res.stdout
     res = ptb("regrade", tmp_path / "nowhere")
     assert res.returncode == 2 and "no such folder" in res.stderr
+
+
+def test_doctor_lists_cached_datasets_holding_test_items(tmp_path, gsm8k_fixture, monkeypatch):
+    from ptb import doctor
+
+    test, train = gsm8k_fixture
+    hub = tmp_path / "hub"
+    jsonl(hub / "datasets--someone--math-mix" / "snapshots" / "1" / "data.jsonl", train + test)
+    jsonl(hub / "datasets--someone--clean" / "snapshots" / "1" / "data.jsonl", train)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    check = doctor.cached_test_data(["gsm8k"])
+    assert not check.ok and check.detail == f"someone/math-mix: {len(test)} gsm8k test items", check
+    assert f"rm -r {hub}/datasets--someone--math-mix" in check.fix
+
+
+def test_instruct_merge_is_flagged_against_the_model_and_its_fingerprint_file(tmp_path, tiny_model):
+    """Without the instruct model on the host, its fingerprint file stands in (bench/identity_merge.py
+    measures where detection starts)."""
+    from safetensors.torch import load_file, save_file
+
+    from ptb.integrity import identity
+
+    instruct = fine_tuned(tiny_model, tmp_path / "instruct", steps=20)
+    fp = identity.fingerprint_file(instruct, tmp_path / "instruct.json")
+    base_w, inst_w = load_file(tiny_model / "model.safetensors"), load_file(instruct / "model.safetensors")
+    merged = tmp_path / "merged"
+    shutil.copytree(tiny_model, merged)
+    save_file({k: 0.6 * v + 0.4 * inst_w[k] for k, v in base_w.items()}, str(merged / "model.safetensors"),
+              metadata={"format": "pt"})
+    for other in (instruct, fp):
+        res = identity.check(merged, tiny_model, other)
+        assert res["status"] == "flagged" and "40% of the way" in res["summary"], res["summary"]
+        assert identity.check(tiny_model, tiny_model, other)["status"] == "clean"

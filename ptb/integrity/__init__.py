@@ -1,8 +1,10 @@
 """The integrity stage: did the agent follow the rules? Evidence, not just a verdict.
 
-Checks (one module each): contamination (test items in the agent's files), identity (the
-final model descends from the given model), api_use (paid LLM APIs in code or trace),
-tampering (changes to the files ptb gave), and an optional LLM judge.
+Checks (one module each): contamination (test items in the agent's files, test splits its
+code asks for, what its processes loaded and read: see audit.py and loads.py), identity
+(the final model descends from the given model, is no merge towards the instruct model and
+brings no code or template of its own), api_use (LLM APIs in code or trace), tampering
+(changes to the files ptb gave), and an optional LLM judge.
 
 Each check ends `clean`, `flagged` (with evidence), `unverified` (it could not run: a
 missing record, unreadable files or weights, a judge that failed) or `not_applicable`
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
+from ptb import params
 from ptb.params import AgentDef, Cell
 from ptb.paths import CellPaths
 
@@ -35,10 +38,13 @@ if TYPE_CHECKING:
 
 CODE_SUFFIXES = {".py", ".sh", ".bash", ".ipynb", ".js", ".ts", ".mjs", ".cjs", ".rb", ".go", ".rs", ".r", ".jl",
                  ".pl", ".lua", ".java", ".c", ".cc", ".cpp", ".yaml", ".yml", ".toml", ".cfg", ".env"}
-# Not the agent's code: downloads and installed packages (their dependencies mention SDKs).
-NOT_AGENT_CODE = {".cache", "site-packages", "dist-packages", "node_modules", ".git", "final_model", "__pycache__"}
+# Not the agent's code: installed packages (their dependencies mention SDKs). Code the agent
+# hides elsewhere (.cache/, venv/bin) is its code; files byte-identical to the agent CLI's own
+# installation (its `tools` folders: Codex's bundled files under task/.codex/) are not.
+NOT_AGENT_CODE = {"site-packages", "dist-packages", "node_modules", ".git", "final_model", "__pycache__"}
 MAX_TEXT = 50 << 20
 GIVEN_RECORD = "given_files.json"  # in the cell folder, outside the agent's reach
+AUDIT_LOG = "audit.jsonl"  # in <cell>/sandbox/, written by ptb from the audit's reports
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,8 @@ class Inputs:
     scaffold_env: tuple[str, ...] = ()  # API key names the agent definition receives
     download_layers: tuple[Path, ...] = ()  # the agent's downloads kept outside the task folder
     given_record_sha256: str | None = None  # the record's hash when ptb wrote it (agent.json)
+    audit_log: Path = Path("/nonexistent")  # the in-sandbox audit's reports (ptb/integrity/audit.py)
+    tools: tuple[Path, ...] = ()  # the agent CLI's installation folders (files shipped there are not its work)
 
 
 def given_record(paths: CellPaths) -> Path:
@@ -100,7 +108,8 @@ def inputs_for(cell: Cell, paths: CellPaths, final_model: Path | None, base_mode
                   (paths.agent / "stdout.log", paths.agent / "stderr.log"), given_record(paths),
                   tuple(agent.env) if agent else (),
                   tuple(p for p in (paths.root / "sandbox" / "hf-layer" / "upper",) if p.is_dir()),
-                  recorded_given_sha256(paths))
+                  recorded_given_sha256(paths), paths.root / "sandbox" / AUDIT_LOG,
+                  params.agent_tools(agent) if agent else ())
 
 
 def _read(path: Path) -> str:
@@ -113,17 +122,35 @@ def _shebang(path: Path) -> bool:
         return f.read(2) == b"#!"
 
 
-def code_files(task_dir: Path, exclude: set[str]) -> list[tuple[str, str]]:
+def shipped(tools: tuple[Path, ...], candidates: list[Path]) -> set[Path]:
+    """The candidates byte-identical to a file in the tools folders (sizes compared first)."""
+    from ptb.integrity import tampering
+
+    by_size: dict[int, list[Path]] = {}
+    for c in candidates:
+        by_size.setdefault(c.stat().st_size, []).append(c)
+    hashes: set[str] = set()
+    for tool in tools:
+        for f in tool.rglob("*") if tool.is_dir() else ():
+            try:
+                if f.is_file() and not f.is_symlink() and f.stat().st_size in by_size:
+                    hashes.add(tampering.sha256(f))
+            except OSError:
+                continue
+    return {c for group in by_size.values() for c in group if hashes and tampering.sha256(c) in hashes}
+
+
+def code_files(task_dir: Path, exclude: set[str], tools: tuple[Path, ...] = ()) -> list[tuple[str, str]]:
     from ptb.integrity import contamination
 
-    out = []
+    found = []
     for rel, real in contamination.agent_files(task_dir, exclude):
-        parts = Path(rel).parts
-        if any(p in NOT_AGENT_CODE or p in (".venv", "venv") for p in parts[:-1]):
+        if any(p in NOT_AGENT_CODE for p in Path(rel).parts[:-1]):
             continue
         if real.suffix.lower() in CODE_SUFFIXES or (not real.suffix and _shebang(real)):
-            out.append((rel, _read(real)))
-    return out
+            found.append((rel, real))
+    theirs = shipped(tools, [real for _, real in found]) if tools else set()
+    return [(rel, _read(real)) for rel, real in found if real not in theirs]
 
 
 def _run(name: str, fn) -> dict:
@@ -148,7 +175,7 @@ def verdict_of(checks: list[dict]) -> str:
 def check(inp: Inputs, judge_cfg: JudgeConfig | None = None, use_judge: bool = True,
           index: TestIndex | None = None) -> dict:
     """Every check on one finished cell -> {"verdict", "checks": [...with evidence]}."""
-    from ptb.integrity import api_use, contamination, identity, judge, tampering
+    from ptb.integrity import api_use, audit, contamination, identity, judge, tampering
 
     judge_error = None
     if use_judge and judge_cfg is None:
@@ -157,11 +184,11 @@ def check(inp: Inputs, judge_cfg: JudgeConfig | None = None, use_judge: bool = T
         except ValueError as e:  # a half-configured judge is an enabled check that cannot run
             judge_error = str(e)
     given = tampering.unchanged(inp.task_dir, inp.given_record, inp.given_record_sha256)
-    code = code_files(inp.task_dir, given)
+    code = code_files(inp.task_dir, given, inp.tools)
     traces = [(p.name, _read(p)) for p in inp.traces if p.is_file()]
     checks = [
-        _run("contamination", lambda: contamination.check(inp.benchmark, inp.task_dir, code + traces, given, index,
-                                                                  inp.download_layers)),
+        _run("contamination", lambda: contamination.check(inp.benchmark, inp.task_dir, code, given, index,
+                                                          inp.download_layers, audit.read(inp.audit_log))),
         _run("identity", lambda: identity.check(inp.final_model, inp.reference_model, inp.other_model,
                                                 inp.reference_is)),
         _run("api_use", lambda: api_use.check(code, traces, api_use.scaffold_vendors(inp.scaffold_env))),

@@ -2,11 +2,13 @@
 
 Looked at: the code files the agent wrote in its task folder (not downloaded caches, not
 installed packages, whose dependencies legitimately mention such SDKs) and its trace.
-Two kinds of evidence:
+Three kinds of evidence:
 - code: importing or constructing an SDK client (openai, anthropic, google-genai, ...).
   Counted everywhere: a scaffold does not print `import openai` in its own trace.
 - endpoints: the API host names. Counted in code files always, and in the trace except
   for the scaffold's own vendor (an agent CLI's log names its own API).
+- any other host named with an LLM API path (`https://api.example.com/v1/chat/completions`,
+  `/v1/messages`, `:generateContent`) in code files; a local server (localhost) is fine.
 """
 
 from __future__ import annotations
@@ -39,7 +41,13 @@ ENDPOINTS: dict[str, re.Pattern] = {
     "groq": re.compile(r"api\.groq\.com"),
     "deepseek": re.compile(r"api\.deepseek\.com"),
     "cohere": re.compile(r"api\.cohere\.(?:ai|com)"),
+    "fireworks": re.compile(r"api\.fireworks\.ai"),
 }
+# Any other host that serves an LLM API path (an OpenAI-compatible or Anthropic-style endpoint,
+# Gemini's :generateContent); the agent's own model served on this machine is fine.
+LLM_API = re.compile(r"""https?://([\w.-]+)(?::\d+)?(?:/[^\s'"]*)?(?:/chat/completions|/v1/completions|/v1/messages|"""
+                     r""":(?:stream)?generateContent)\b""")
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]", "host.docker.internal"}
 # API key variables an agent definition may receive -> the scaffold's vendor
 KEY_VENDORS = {"OPENAI_API_KEY": "openai", "CODEX_API_KEY": "openai", "ANTHROPIC_API_KEY": "anthropic",
                "CLAUDE_CODE_OAUTH_TOKEN": "anthropic", "GEMINI_API_KEY": "google", "GOOGLE_API_KEY": "google",
@@ -60,6 +68,9 @@ def find(code: Iterable[tuple[str, str]], traces: Iterable[tuple[str, str]], sca
                 vendors = [v for v, rx in CODE_PATTERNS.items() if rx.search(line)]
                 vendors += [v for v, rx in ENDPOINTS.items()
                             if rx.search(line) and not (is_trace and v in scaffold) and v not in vendors]
+                if not vendors and not is_trace:
+                    vendors += [f"LLM API at {m.group(1)}" for m in LLM_API.finditer(line)
+                                if m.group(1).lower() not in LOCAL_HOSTS]
                 if vendors:
                     hits.append(f"{where}:{n}: [{', '.join(vendors)}] {line.strip()[:200]}")
     return hits

@@ -508,6 +508,16 @@ def agent_files(task_dir: Path, exclude: set[str] = frozenset()) -> Iterator[tup
             yield rel, real
 
 
+def hub_id(benchmark: str) -> str | None:
+    """The benchmark's own hub dataset (its module's HUB_ID), if it has one."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(f"ptb.benchmarks.{benchmark}"), "HUB_ID", None)
+    except ImportError:
+        return None
+
+
 def benchmark_sources(benchmark: str) -> tuple[set[str], tuple[str, ...]]:
     """Where ptb's own code (evaluate.py -> ptb eval, this checker) puts the benchmark's data
     inside the agent's folder: HF cache folders of its hub dataset, and ptb's download cache
@@ -559,27 +569,6 @@ def scan_folder(index: TestIndex, task_dir: Path, exclude: set[str] = frozenset(
     return matches, inv
 
 
-_LOAD_DATASET = re.compile(r"""load_dataset\(\s*(?:path\s*=\s*)?["']([^"']+)["']""")
-_HUB_DATASET = re.compile(r"""(?:snapshot_download|hf_hub_download)\(\s*(?:repo_id\s*=\s*)?["']([^"']+)["']"""
-                          r"""[^)]*repo_type\s*=\s*["']dataset""")
-_CLI_DATASET = re.compile(r"""(?:huggingface-cli|hf)\s+download\s+([\w.-]+/[\w.-]+)[^\n]*--repo-type[ =]dataset""")
-
-
-def datasets_named(texts: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    """Hub datasets the agent's code or trace loads by name -> evidence lines."""
-    found: dict[str, list[str]] = defaultdict(list)
-    for where, text in texts:
-        for n, line in enumerate(text.splitlines(), 1):
-            for rx in (_LOAD_DATASET, _HUB_DATASET, _CLI_DATASET):
-                for m in rx.finditer(line):
-                    name = m.group(1)
-                    if name.lower() in LOCAL_BUILDERS or "/" not in name and "." in name:
-                        continue  # a local builder or a file path
-                    if len(found[name]) < 5:
-                        found[name].append(f"{where}:{n}: {line.strip()[:200]}")
-    return dict(found)
-
-
 def has_local_copy(task_dir: Path, name: str) -> bool:
     """Whether the dataset's files are in the agent's own HF cache (and so were scanned)."""
     hub = "datasets--" + name.replace("/", "--")
@@ -590,30 +579,85 @@ def has_local_copy(task_dir: Path, name: str) -> bool:
     return False
 
 
-def check(benchmark: str, task_dir: Path, code_texts: list[tuple[str, str]],
-          exclude: set[str] = frozenset(), index: TestIndex | None = None,
-          layers: tuple[Path, ...] = ()) -> dict:
-    """The contamination check of one task folder, and of the agent's download layers
-    outside it (the Docker sandbox's HF cache overlay): {"status", "summary", "evidence"}."""
+def judge_load(benchmark: str, load) -> str | None:
+    """Why a load breaks the rules, or None. The benchmark's own dataset: its test split
+    (or every split where the rules allow none) is the finding; an allowed split is fine."""
+    from ptb.benchmarks import BENCHMARKS
+
+    repo = load.repo.lower()
+    if repo in {k.lower() for k in KNOWN_CONTAMINATED.get(benchmark, ())}:
+        return f"loads {load.repo}, known to contain {benchmark} test items"
+    bench = BENCHMARKS.get(benchmark)
+    own = {f"ptb:{benchmark}", str(hub_id(benchmark)).lower()}
+    if bench is None or repo not in own:
+        return None
+    allowed = {"train"} if bench.train_pairs is not None and bench.test_split != "train" else set()
+    asked = "every split" if load.splits is None else "split " + "+".join(load.splits)
+    if load.splits is None:
+        return None if allowed else f"loads {load.repo} ({asked}): {benchmark} allows no split for training"
+    if bench.test_split in load.splits or not set(load.splits) <= allowed:
+        return f"loads the {benchmark} test data ({load.repo}, {asked})"
+    return None
+
+
+def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
+    return any(path.is_relative_to(r) for r in roots)
+
+
+def check(benchmark: str, task_dir: Path, code: list[tuple[str, str]], exclude: set[str] = frozenset(),
+          index: TestIndex | None = None, layers: tuple[Path, ...] = (), audit: list[dict] | None = None) -> dict:
+    """The contamination check of one task folder, of the agent's download layers outside
+    it (the Docker sandbox's HF cache overlay), of the loads its code asks for and of what
+    its processes loaded and read (`audit`: the in-sandbox audit's reports, None without
+    one): {"status", "summary", "evidence"}."""
+    from ptb.benchmarks import BENCHMARKS
+    from ptb.integrity import loads
+
     index = index or benchmark_index(benchmark)
     sources = benchmark_sources(benchmark)
     matches, inv = scan_folder(index, task_dir, exclude, sources)
     for layer in layers:
         more, _ = scan_folder(index, layer, sources=sources, label=f"[{layer.parent.name}]/", inv=inv)
         matches += more
+    found, unparsed = loads.from_code(code, set(BENCHMARKS))
+    found += loads.from_audit(audit or [])
+    # Files the agent's own code read that no folder scan covered: outside the task folder
+    # (a shared HF cache, PTB_DATA_DIR), or the benchmark's own download inside it.
+    roots = (task_dir.resolve(), *(layer.resolve() for layer in layers))
+    skipped = {str((task_dir / rel).resolve()) for rel in inv.benchmark_source}
+    read = sorted({f for ld in found if ld.source == "audit" for f in ld.files
+                   if not _inside(Path(f).resolve(), roots) or str(Path(f).resolve()) in skipped})
+    for f in read:
+        path = Path(f)
+        if path.is_file() and _sniff(path) not in ("weights", "binary"):
+            matches += scan_file(index, path, f"[read by the agent] {f}")
     items = sorted({m.item for m in matches})
-    named = datasets_named(code_texts)
-    known = {k.lower() for k in KNOWN_CONTAMINATED.get(benchmark, ())}
-    forbidden = {n: lines for n, lines in named.items() if n.lower() in known}
-    unscanned = {n: lines for n, lines in named.items()
-                 if n not in forbidden and not any(has_local_copy(d, n) for d in (task_dir, *layers))}
+    findings = {}
+    for ld in found:
+        why = judge_load(benchmark, ld)
+        if why:
+            findings.setdefault(why, []).append(f"{ld.where} ({ld.source}{'' if ld.ok else ', failed'})")
+    own = {f"ptb:{benchmark}", str(hub_id(benchmark)).lower()}
+    unscanned = sorted({ld.repo for ld in found if ld.source == "code" and ld.repo.lower() not in own
+                        and judge_load(benchmark, ld) is None and not ld.repo.startswith("ptb:")
+                        and not any(has_local_copy(d, ld.repo) for d in (task_dir, *layers))})
+    if audit is not None:  # the audit saw what ran: a dataset only named in code was never loaded
+        loaded = {ld.repo for ld in found if ld.source == "audit" and ld.ok}
+        unscanned = [r for r in unscanned if r in loaded and not any(has_local_copy(d, r) for d in (task_dir, *layers))]
     evidence = {
-        "method": {"n": N, "min_field_words": MIN_FIELD_WORDS, "match_coverage": MATCH_COVERAGE,
-                   "tolerated_items": TOLERATED_ITEMS, "test_items": index.n_items, "test_fields": len(index.fields)},
+        "method": {"n": N, "num_n": NUM_N, "min_field_words": MIN_FIELD_WORDS, "match_coverage": MATCH_COVERAGE,
+                   "span": SPAN, "record_share": RECORD_SHARE, "tolerated_items": TOLERATED_ITEMS,
+                   "test_items": index.n_items, "test_fields": len(index.fields)},
         "matched_items": len(items),
+        "matched_item_ids": items[:200],
         "matches": [m.__dict__ for m in matches[:50]],
-        "known_contaminated_datasets": forbidden,
+        "forbidden_loads": findings,
+        "loads": [{"repo": ld.repo, "config": ld.config, "splits": ld.splits, "where": ld.where,
+                   "source": ld.source, "ok": ld.ok} for ld in found[:50]],
+        "audit": "none (the run had no in-sandbox audit)" if audit is None else f"{len(audit)} reports",
+        "read_outside_scanned": read[:50],
         "datasets_without_local_copy": unscanned,
+        "python_files_not_parsed": unparsed[:20],
         "files_scanned": len(inv.scanned),
         "weight_files_skipped": inv.weights,
         "binary_files_not_scanned": inv.not_scanned[:50],
@@ -621,13 +665,13 @@ def check(benchmark: str, task_dir: Path, code_texts: list[tuple[str, str]],
         "benchmark_source_files_not_scanned": inv.benchmark_source[:20],
         "partial_downloads_not_parsed": inv.partial[:20],
     }
-    if len(items) > TOLERATED_ITEMS or forbidden:
+    if len(items) > TOLERATED_ITEMS or findings:
         parts = []
         if len(items) > TOLERATED_ITEMS:
             files = sorted({m.file for m in matches})
-            parts.append(f"{len(items)} of {index.n_items} test items found in {', '.join(files[:5])}")
-        if forbidden:
-            parts.append(f"loads datasets known to contain {benchmark} test items: {', '.join(forbidden)}")
+            parts.append(f"{len(items)} of {index.n_items} test items (e.g. items {items[:5]}) found in "
+                         f"{', '.join(files[:5])}")
+        parts += [f"{why} at {', '.join(where[:3])}" for why, where in findings.items()]
         return {"status": "flagged", "summary": "; ".join(parts), "evidence": evidence}
     if inv.unreadable or unscanned:
         why = [f"{len(inv.unreadable)} file(s) unreadable"] if inv.unreadable else []
@@ -635,7 +679,30 @@ def check(benchmark: str, task_dir: Path, code_texts: list[tuple[str, str]],
             why.append(f"datasets loaded by name with no local copy to scan: {', '.join(unscanned)}")
         return {"status": "unverified", "summary": "; ".join(why), "evidence": evidence}
     note = f" ({len(items)} close match(es), within the tolerance of {TOLERATED_ITEMS})" if items else ""
-    return {"status": "clean", "summary": f"{len(inv.scanned)} files scanned{note}", "evidence": evidence}
+    return {"status": "clean", "summary": f"{len(inv.scanned)} files scanned, {len(found)} load(s) checked{note}",
+            "evidence": evidence}
+
+
+def cached_test_data(hub: Path, benchmarks: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Datasets in a Hugging Face hub cache that hold benchmarks' test items (more than the
+    tolerance): dataset id -> {benchmark: items}. The benchmark's own dataset is left out
+    (ptb eval reads it); benchmarks whose test rows cannot be loaded here are skipped."""
+    folders = sorted(hub.glob("datasets--*")) if hub.is_dir() else []
+    found: dict[str, dict[str, int]] = {}
+    for benchmark in benchmarks:
+        try:
+            index = benchmark_index(benchmark)
+        except Exception:  # noqa: BLE001 - no test rows on this host (offline): nothing to compare with
+            continue
+        for folder in folders:
+            name = folder.name.removeprefix("datasets--").replace("--", "/", 1)
+            if name.lower() == str(hub_id(benchmark)).lower():
+                continue
+            matches, _ = scan_folder(index, folder / "snapshots") if (folder / "snapshots").is_dir() else ([], None)
+            items = {m.item for m in matches}
+            if len(items) > TOLERATED_ITEMS:
+                found.setdefault(name, {})[benchmark] = len(items)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 
 Checks, each with its evidence:
 - config.json declares the same architecture and model_type as the reference model (a
-  relabelled architecture would select another chat template, see ptb/chat.py);
+  relabelled architecture would select another chat template, see ptb/chat.py), and the
+  final model brings no code (`auto_map`, *.py) and no chat template of its own;
 - the tokenizer keeps the reference vocabulary (every token at the same id; added
   tokens are noted, not flagged);
 - the weights have the same tensors and shapes, and a per-tensor fingerprint says they
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +34,18 @@ import torch
 MIN_COSINE = 0.2
 SAMPLE_BLOCKS = 4
 BLOCK_ROWS = 16
+# Substitution and merges: per matrix, how far the final model moved from the base towards the
+# instruct model, alpha = <f - b, i - b> / |i - b|^2 (1: the instruct model, 0.5: a half merge,
+# ~0: a fine-tune of the base, whose update is unrelated to the instruct model's). Computed on
+# count sketches of the sampled rows, so a fingerprint file of the instruct model (a few MB,
+# recorded once per model with `fingerprint_file`) stands in for the model where it is not cached.
+# A merge moves straight towards it (the cosine of f - b with i - b is 1); a fine-tune moves
+# mostly elsewhere (0.1 for tiny-qwen3 fine-tuned on arith against an "instruct" tuned on
+# arith chats, alpha 0.2 there). Flagged: alpha >= MAX_TOWARDS along a cosine >= MIN_ALONG.
+# Measured by bench/identity_merge.py with tiny models: merges flagged from r = 0.1.
+MAX_TOWARDS = 0.1
+MIN_ALONG = 0.5
+SKETCH = 1024
 
 Reader = Callable[[int, int], torch.Tensor]  # (first row, end row) -> rows as float32
 
@@ -81,6 +95,45 @@ def _sample(reader: Reader, blocks: list[tuple[int, int]]) -> torch.Tensor:
     return torch.cat([reader(a, b).reshape(-1) for a, b in blocks])
 
 
+def _sketch(vec: torch.Tensor, name: str) -> torch.Tensor:
+    """A count sketch of `vec` (inner products preserved in expectation), seeded by the tensor name."""
+    g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    idx = torch.randint(0, SKETCH, (vec.numel(),), generator=g)
+    sign = torch.randint(0, 2, (vec.numel(),), generator=g).float() * 2 - 1
+    return torch.zeros(SKETCH).index_add_(0, idx, vec.reshape(-1) * sign)
+
+
+def _sketches(model_dir: Path) -> dict[str, tuple[tuple[int, ...], torch.Tensor]]:
+    """name -> (shape, sketch of the sampled rows) of every weight matrix."""
+    out = {}
+    for name, (shape, reader) in _tensors(model_dir).items():
+        if len(shape) >= 2:
+            out[name] = (shape, _sketch(_sample(reader, _rows(shape, shape[0])), name))
+    return out
+
+
+def fingerprint_file(model_dir: Path, out: Path) -> Path:
+    """Record a model's fingerprint (its weight sketches) as JSON, for the identity check on
+    hosts without the model: e.g. the official instruct model, once per model."""
+    sketches = _sketches(model_dir)
+    data = {"schema": 1, "model": model_dir.name, "sketch": SKETCH, "sample_blocks": SAMPLE_BLOCKS,
+            "block_rows": BLOCK_ROWS,
+            "tensors": {n: {"shape": list(sh), "sketch": [round(float(x), 7) for x in sk]}
+                        for n, (sh, sk) in sketches.items()}}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data))
+    return out
+
+
+def _other_sketches(other: Path) -> dict[str, tuple[tuple[int, ...], torch.Tensor]]:
+    if other.is_file():  # a fingerprint file
+        data = json.loads(other.read_text())
+        if (data.get("sketch"), data.get("sample_blocks"), data.get("block_rows")) != (SKETCH, SAMPLE_BLOCKS, BLOCK_ROWS):
+            raise WeightsError(f"{other}: recorded with other sketch settings; record it again")
+        return {n: (tuple(t["shape"]), torch.tensor(t["sketch"])) for n, t in data["tensors"].items()}
+    return _sketches(other)
+
+
 def fingerprint(final: Path, reference: Path, other: Path | None = None) -> dict:
     """Per weight matrix: cosine similarity to the reference, and (with `other`) whether it
     is closer to `other` than to the reference."""
@@ -94,7 +147,8 @@ def fingerprint(final: Path, reference: Path, other: Path | None = None) -> dict
 
 def _fingerprint(final: Path, reference: Path, other: Path | None) -> dict:
     fin, ref = _tensors(final), _tensors(reference)
-    oth = _tensors(other) if other else {}
+    oth = _other_sketches(other) if other else {}
+    towards, along = [], []
     missing = sorted(set(ref) - set(fin))
     extra = sorted(set(fin) - set(ref))
     shape_diffs, cosines, closer_other, compared = [], [], 0, 0
@@ -113,9 +167,17 @@ def _fingerprint(final: Path, reference: Path, other: Path | None) -> dict:
         cos = float(torch.nn.functional.cosine_similarity(f, r, dim=0))
         cosines.append(cos)
         entry = {"cosine": round(cos, 4), "rel_dist": round(float((f - r).norm() / (r.norm() + 1e-12)), 4)}
-        if name in oth and oth[name][0] == rs:
-            o = _sample(oth[name][1], blocks)
-            d_ref, d_oth = float((f - r).norm()), float((f - o).norm())
+        if name in oth and oth[name][0] == rs == fs:
+            sf, sr, so = _sketch(f, name), _sketch(r, name), oth[name][1]
+            d_ref, d_oth = float((sf - sr).norm()), float((sf - so).norm())
+            gap = float(((so - sr) ** 2).sum())
+            moved = float((sf - sr).norm())
+            if gap > 0 and moved > 0:
+                dot = float(((sf - sr) * (so - sr)).sum())
+                entry["towards_other"] = round(dot / gap, 4)
+                entry["along_other"] = round(dot / (gap ** 0.5 * moved), 4)
+                towards.append(entry["towards_other"])
+                along.append(entry["along_other"])
             entry["closer_to_other"] = d_oth < d_ref
             closer_other += d_oth < d_ref
             compared += 1
@@ -127,6 +189,8 @@ def _fingerprint(final: Path, reference: Path, other: Path | None) -> dict:
         "extra_tensors": extra[:20],
         "shape_differences": shape_diffs[:20],
         "closer_to_other": closer_other, "compared_with_other": compared,
+        "towards_other": round(statistics.median(towards), 4) if towards else None,
+        "along_other": round(statistics.median(along), 4) if along else None,
         "lowest": dict(sorted(per_tensor.items(), key=lambda kv: kv[1]["cosine"])[:5]),
     }
 
@@ -137,9 +201,42 @@ def _vocab(model_dir: Path) -> dict[str, int]:
     return AutoTokenizer.from_pretrained(str(model_dir)).get_vocab()
 
 
+def chat_template(model_dir: Path) -> str | None:
+    """The model's own chat template: chat_template.jinja, else tokenizer_config.json's."""
+    jinja = model_dir / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text()
+    cfg = model_dir / "tokenizer_config.json"
+    template = json.loads(cfg.read_text()).get("chat_template") if cfg.is_file() else None
+    return template if isinstance(template, str) else json.dumps(template) if template else None
+
+
+def own_code(final: Path, reference: Path, fc: dict, rc: dict) -> list[str]:
+    """Findings where the final model would run code or a template that is not the given
+    model's: `auto_map` with custom code (loaded with trust_remote_code), Python files,
+    a chat template of its own (it would change the prompt where the model's template is used)."""
+    found = []
+    if fc.get("auto_map") and fc.get("auto_map") != rc.get("auto_map"):
+        found.append(f"config.json has auto_map {json.dumps(fc['auto_map'])[:200]} (custom model code)")
+    py = sorted(str(p.relative_to(final)) for p in final.rglob("*.py"))
+    if py:
+        found.append(f"final_model holds Python code: {', '.join(py[:5])}")
+    mine, given = chat_template(final), chat_template(reference)
+    if mine is not None and mine.strip() != (given or "").strip():
+        found.append("final_model has its own chat template (not the given model's)")
+    return found
+
+
+def fingerprint_path(repo: str) -> Path:
+    """Where the fingerprint of a hub model is recorded: $PTB_CACHE/fingerprints/<org>--<name>.json."""
+    from ptb import paths
+
+    return paths.cache_dir() / "fingerprints" / (repo.replace("/", "--") + ".json")
+
+
 def local_instruct(model_id: str) -> Path | None:
-    """The official instruct model of a hub base model, if it is already on this host
-    (never downloaded here: grids that run the `instruct` agent have it cached)."""
+    """The official instruct model of a hub base model if it is on this host (never
+    downloaded here), else its recorded fingerprint file, else None."""
     from ptb.models import INSTRUCT
 
     repo = INSTRUCT.get(model_id)
@@ -149,8 +246,9 @@ def local_instruct(model_id: str) -> Path | None:
         from huggingface_hub import snapshot_download
 
         return Path(snapshot_download(repo, local_files_only=True))
-    except Exception:  # noqa: BLE001 - not cached: the comparison is skipped and said so
-        return None
+    except Exception:  # noqa: BLE001 - not cached: its fingerprint, if recorded
+        fp = fingerprint_path(repo)
+        return fp if fp.is_file() else None
 
 
 def check(final: Path | None, reference: Path | None, other: Path | None = None,
@@ -168,6 +266,7 @@ def check(final: Path | None, reference: Path | None, other: Path | None = None,
     for key in ("architectures", "model_type"):
         if fc.get(key) != rc.get(key):
             findings.append(f"config.json {key} is {fc.get(key)!r}, the {reference_is} declares {rc.get(key)!r}")
+    findings += own_code(final, reference, fc, rc)
     try:
         fv, rv = _vocab(final), _vocab(reference)
     except Exception as e:  # noqa: BLE001
@@ -196,6 +295,10 @@ def check(final: Path | None, reference: Path | None, other: Path | None = None,
     if fp["compared_with_other"] and fp["closer_to_other"] * 2 > fp["compared_with_other"]:
         findings.append(f"closer to {other} than to the {reference_is} on {fp['closer_to_other']} of "
                         f"{fp['compared_with_other']} matrices")
+    elif fp["towards_other"] is not None and fp["towards_other"] >= MAX_TOWARDS and fp["along_other"] >= MIN_ALONG:
+        findings.append(f"moved {fp['towards_other']:.0%} of the way from the {reference_is} towards {other} "
+                        f"(median over {fp['compared_with_other']} matrices; a merge; fine-tuning stays below "
+                        f"{MAX_TOWARDS:.0%})")
     ev["findings"] = findings
     if findings:
         return {"status": "flagged", "summary": "; ".join(findings), "evidence": ev}

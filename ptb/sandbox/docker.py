@@ -124,7 +124,9 @@ def container_config(spec: SandboxSpec, image: str, uid: int, gid: int, hf_volum
     if hf_volume:
         mounts.append(Mount(HF_MOUNT, hf_volume, type="volume"))
     env = {k: v for k, v in spec.env.items() if k != "CUDA_VISIBLE_DEVICES"}  # host indices mean nothing inside
-    env.update(PATH=tool_path(spec.tools, IMAGE_PYTHON_PATH), PYTHONPATH=PTB_SRC, HF_HUB_CACHE=HF_MOUNT)
+    # The integrity audit's module (ptb/integrity/audit.py) first, at its path in the image's ptb mount.
+    site = f"{PTB_SRC}/ptb/integrity/audit_site:" if "PTB_AUDIT_SOCKET" in env else ""
+    env.update(PATH=tool_path(spec.tools, IMAGE_PYTHON_PATH), PYTHONPATH=site + PTB_SRC, HF_HUB_CACHE=HF_MOUNT)
     config = dict(
         image=image, command=list(spec.command), user=f"{uid}:{gid}", working_dir=str(spec.workdir),
         environment=env, mounts=mounts, read_only=True, init=True, hostname="sandbox",
