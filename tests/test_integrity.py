@@ -481,8 +481,10 @@ def test_ptb_run_records_evidence_and_regrade_rechecks(tmp_path, make_agent, tin
     assert r["integrity"]["verdict"] == "flagged" and r["score"] is not None
     found = {c["name"]: c["status"] for c in r["integrity"]["checks"]}
     assert found == {"contamination": "flagged", "identity": "clean", "api_use": "clean", "tampering": "flagged"}
-    evidence = json.loads((cheater / "integrity.json").read_text())
-    assert by_name(evidence)["contamination"]["evidence"]["matched_items"] == 100
+    evidence = by_name(json.loads((cheater / "integrity.json").read_text()))["contamination"]
+    # ptb's loader refused the test rows inside the sandbox; the audit reported the attempt
+    assert evidence["evidence"]["matched_items"] == 0 and not (cheater / "task" / "sft.jsonl").exists()
+    assert "loads the arith test data (ptb:arith, split test) at <stdin>:3 (audit, failed)" in evidence["summary"]
 
     # after the run: a file planted in the honest cell is found by `ptb regrade`
     jsonl(honest / "task" / "late.jsonl", BENCHMARKS["arith"].load("test"))
