@@ -103,6 +103,9 @@ def test_planted_cheat_or_control(tmp_path, make_agent, tiny_model, monkeypatch,
 
     benchmark, script = AGENTS[agent]
     monkeypatch.setenv("PTB_DATA_DIR", str(HUB))
+    # The shared data readable in the sandbox, as a tools folder (read-only at its own path): it stands in
+    # for a shared HF cache an agent can read (the Docker sandbox's cache volume).
+    monkeypatch.setenv("PTB_AGENT_TOOLS", str(HUB))
     monkeypatch.setenv("PTB_PY", sys.executable)
     make_agent(agent, script, env=["PTB_DATA_DIR", "PTB_PY", "HF_HUB_OFFLINE"])
     out = tmp_path / "out"
