@@ -35,6 +35,7 @@ from pathlib import Path
 import httpx
 
 from ptb import chat, engines, evaluation, models
+from ptb.protocol import Protocol
 
 
 def reference_way(model_dir: Path, samples, params, *, concurrency: int, gpu_memory: float,
@@ -98,11 +99,12 @@ def reference_way(model_dir: Path, samples, params, *, concurrency: int, gpu_mem
             "tokens": sum(a["usage"]["completion_tokens"] for a in answers)}
 
 
-def ptb_way(model_dir: Path, samples, prompts, gen_config, *, max_tokens: int, seed: int) -> dict:
+def ptb_way(model_dir: Path, samples, prompts, sampling: dict, *, seed: int) -> dict:
     started = time.monotonic()
     llm = engines.vllm_engine(model_dir, seed=seed, shared_gpu=False)
     ready = time.monotonic()
-    tokens = engines.vllm_run(llm, prompts, [s.index for s in samples], gen_config, max_tokens=max_tokens, seed=seed)
+    tokens = engines.vllm_run(llm, prompts, [s.index for s in samples], sampling, stop=engines.stop_tokens(model_dir),
+                              seed=seed)
     done = time.monotonic()
     return {"startup_s": ready - started, "generate_s": done - ready, "total_s": done - started,
             "token_ids": tokens, "tokens": sum(len(t) for t in tokens)}
@@ -190,13 +192,14 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     texts = engines.render(tokenizer, model_dir, samples)
     prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    gen_config = engines.generation_config(model_dir)
-    params = [engines.sampling_params(gen_config, max_tokens=max_tokens, seed=a.seed, index=s.index) for s in samples]
+    sampling = evaluation.decoding(model_dir, bench, Protocol(), max_tokens)
+    stop = engines.stop_tokens(model_dir)
+    params = [engines.sampling_params(sampling, stop=stop, seed=a.seed, index=s.index) for s in samples]
 
     with tempfile.TemporaryDirectory(prefix="ptb-throughput-") as tmp:
         ref = reference_way(model_dir, samples, params, concurrency=a.concurrency, gpu_memory=a.server_gpu_memory,
                             dtype="bfloat16" if gpu else "float32", eager=not gpu, workdir=Path(tmp))
-    ours = ptb_way(model_dir, samples, prompts, gen_config, max_tokens=max_tokens, seed=a.seed)
+    ours = ptb_way(model_dir, samples, prompts, sampling, seed=a.seed)
     ours_texts = [tokenizer.decode(t, skip_special_tokens=True) for t in ours["token_ids"]]
     same = {"prompt tokens": sum(x == y for x, y in zip(prompts, ref["prompt_ids"])),
             "output tokens": sum(x == y for x, y in zip(ours["token_ids"], ref["token_ids"])),

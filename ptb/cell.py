@@ -293,6 +293,7 @@ def evaluate(run: CellRun, final: FinalModel) -> EvalOutcome:
                        "--json-output-file", str(metrics), "--samples-file", str(run.paths.eval / "samples.jsonl")]
                 if run.cell.eval_limit:
                     cmd += ["--limit", str(run.cell.eval_limit)]
+                cmd += run.cell.protocol_flags()
                 metrics.unlink(missing_ok=True)
                 started = time.monotonic()
                 code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -394,6 +395,8 @@ def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: 
         "engine_requested": c.engine,
         "eval_attempts": ev.attempts,
         "eval": ev.metrics,
+        "protocol": c.protocol, "options": list(c.options),  # the scoring rules (ptb/protocol.py)
+        "sampling": (ev.metrics or {}).get("sampling"),  # the effective decoding of the final evaluation
         "base_model_path": str(run.base_model) if run.base_model else None,
         "base_model_revision": models.resolved_revision(run.base_model) if run.base_model else None,
         "python": sys.version.split()[0],

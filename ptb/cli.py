@@ -71,7 +71,8 @@ def cmd_run(a) -> int:
     from ptb import grid
 
     cell = Cell(a.experiment, a.agent, a.model, a.benchmark, a.seed, a.hours, a.sandbox, a.engine, a.network,
-                a.eval_limit, a.cpus, a.memory_gb, a.pids_limit or None)
+                a.eval_limit, a.cpus, a.memory_gb, a.pids_limit or None,
+                protocol=_protocol(a).release, options=_protocol(a).options)
     params.check_names(cell)
     exp_dir = Path(a.out) / a.experiment
     print(f"cell {cell.name} -> {exp_dir / cell.name}", flush=True)
@@ -249,6 +250,12 @@ def cmd_rehearse(a) -> int:
     return 0 if all(r.ok for r in done) else 1
 
 
+def _protocol(a):
+    from ptb.protocol import Protocol
+
+    return Protocol(a.protocol, tuple(a.option), getattr(a, "shuffle_seed", None))
+
+
 def cmd_eval(a) -> int:
     from ptb import evaluation
     from ptb.benchmarks import sealed
@@ -267,7 +274,8 @@ def cmd_eval(a) -> int:
     evaluation.benchmark(a.benchmark)  # unknown benchmark: one-line error before loading anything
     result, meta = evaluation.evaluate(model, a.benchmark, limit=a.limit, engine=a.engine, max_tokens=a.max_tokens,
                                        seed=a.seed, shared_gpu=a.shared_gpu,
-                                       templates_dir=Path(a.templates_dir) if a.templates_dir else None)
+                                       templates_dir=Path(a.templates_dir) if a.templates_dir else None,
+                                       under=_protocol(a))
     summary = result.write(a.json_output_file, a.samples_file, model=str(model), **meta)
     print(json.dumps({k: v for k, v in summary.items() if k != "samples"}))
     return 0
@@ -276,7 +284,8 @@ def cmd_eval(a) -> int:
 def cmd_score(a) -> int:
     from ptb import evaluation
 
-    bench = evaluation.benchmark(a.benchmark)
+    under = _protocol(a).drawn()
+    bench = evaluation.benchmark(a.benchmark, under)
     rows = _read_jsonl(Path(a.dataset), "--dataset")
     outputs: dict[int, str] = {}
     for line_no, rec in enumerate(_read_jsonl(Path(a.responses), "--responses"), 1):
@@ -298,9 +307,20 @@ def cmd_score(a) -> int:
                              f"the row's fields: {short(sorted(rows[i]), 200)}") from None
         except RuntimeError as e:  # a prompt that needs more than the row: gsm8k's few-shot block, its train split
             raise UsageError(f"{a.benchmark}: the prompts need data besides --dataset: {e}") from None
-    result = evaluation.score_outputs(bench, samples, [outputs[i] for i in indices])
-    summary = result.write(a.json_output_file, a.samples_file, missing=len(rows) - len(indices))
+    result = evaluation.score_outputs(bench, samples, [outputs[i] for i in indices], under)
+    summary = result.write(a.json_output_file, a.samples_file, missing=len(rows) - len(indices), **under.record())
     print(json.dumps(summary))
+    return 0
+
+
+def cmd_prompt(a) -> int:
+    from ptb import prompt
+
+    try:
+        view = prompt.show(a.model, a.benchmark, index=a.index, under=_protocol(a), max_tokens=a.max_tokens)
+    except (ValueError, FileNotFoundError) as e:  # bad --model or --index
+        raise UsageError(str(e)) from None
+    print(json.dumps(view) if a.json else prompt.to_text(view))
     return 0
 
 
@@ -313,6 +333,19 @@ def _read_jsonl(path: Path, flag: str) -> list[dict]:
         return read_jsonl(path)
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def _protocol_flags(p: argparse.ArgumentParser, shuffle_seed: bool = False) -> None:
+    from ptb import protocol
+
+    p.add_argument("--protocol", choices=protocol.RELEASES, default=protocol.DEFAULT,
+                   help=f"the PostTrainBench release whose scoring rules apply (default {protocol.DEFAULT})")
+    p.add_argument("--option", action="append", default=[], choices=list(protocol.OPTIONS), metavar="OPTION",
+                   help="a named deviation from the release, repeatable: " + "; ".join(
+                       f"{k}: {v}" for k, v in protocol.OPTIONS.items()))
+    if shuffle_seed:
+        p.add_argument("--shuffle-seed", type=int, default=None,
+                       help="GPQA's choice-shuffle seed (default: the protocol's; v1 draws one and records it)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -345,6 +378,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--memory-gb", type=_positive_float, default=None, help="the sandbox's RAM limit (default: none)")
     r.add_argument("--pids-limit", type=_int_at_least(0), default=4096,
                    help="the sandbox's processes and threads, 0: no limit (default 4096)")
+    _protocol_flags(r)
     r.set_defaults(fn=cmd_run)
 
     g = sub.add_parser("grid", help="run every cell of a grid YAML")
@@ -380,6 +414,7 @@ def parser() -> argparse.ArgumentParser:
                    help="the reference's chat templates from this copy of its templates/ (the task folder's)")
     e.add_argument("--json-output-file", default=None)
     e.add_argument("--samples-file", default=None, help="per-sample records (JSONL)")
+    _protocol_flags(e, shuffle_seed=True)
     e.set_defaults(fn=cmd_eval)
 
     s = sub.add_parser("score", help="score recorded outputs against benchmark rows, without a model")
@@ -388,7 +423,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--responses", required=True, help='JSONL lines {"index": i, "output": "..."}')
     s.add_argument("--json-output-file", default=None)
     s.add_argument("--samples-file", default=None)
+    _protocol_flags(s, shuffle_seed=True)
     s.set_defaults(fn=cmd_score)
+
+    pr = sub.add_parser("prompt", help="print the exact text a model sees for one item, and its sampling parameters")
+    pr.add_argument("--model", required=True, help="a model folder or a known hub id")
+    pr.add_argument("--benchmark", required=True, choices=list(BENCHMARKS), metavar="BENCHMARK")
+    pr.add_argument("--index", type=int, default=0, help="the item's row number in the evaluated split (default 0)")
+    pr.add_argument("--max-tokens", type=_positive_int, default=None)
+    pr.add_argument("--json", action="store_true", help="one JSON object (the prompt byte for byte in 'prompt')")
+    _protocol_flags(pr, shuffle_seed=True)
+    pr.set_defaults(fn=cmd_prompt)
 
     rg = sub.add_parser("regrade", help="re-run integrity checks and the final evaluation of finished cells")
     rg.add_argument("experiment_dir")

@@ -6,8 +6,8 @@ a server two requests at a time). `transformers` is the fallback that runs anywh
 (CPU hosts, tests); `auto` takes vLLM on a GPU and says why whenever it does not. Both
 render prompts as the reference did (its chat template for the model's architecture, tools
 included; ptb/chat.py) and tokenise them the same way, and both
-decode as the model's own generation_config.json says: what the agent saves with its
-model decides sampling.
+decode with the same effective sampling parameters (`ptb.protocol.sampling`: the model's own
+generation_config.json read as the protocol says): what the agent saves with its model decides sampling.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from ptb import chat
+from ptb import chat, protocol
 from ptb.benchmarks import Sample
 from ptb.benchmarks.base import ChatTemplate
 
@@ -55,18 +55,19 @@ def pick(engine: Engine) -> Choice:
     return Choice("transformers", reason)
 
 
-def generate(model_dir: Path, samples: list[Sample], *, engine: Engine, max_tokens: int, seed: int = 0,
+def generate(model_dir: Path, samples: list[Sample], *, engine: Engine, sampling: dict, seed: int = 0,
              shared_gpu: bool = False, template: ChatTemplate = "reference",
              templates_dir: Path | None = None) -> list[str]:
+    """One output per sample, decoded with `sampling` (`ptb.protocol.sampling`'s dict)."""
     name = pick(engine).engine
     if name == "transformers":
-        return _transformers_generate(model_dir, samples, max_tokens=max_tokens, seed=seed, template=template,
+        return _transformers_generate(model_dir, samples, sampling=sampling, seed=seed, template=template,
                                       templates_dir=templates_dir)
     if name == "vllm":
         if not importlib.util.find_spec("vllm"):
             raise ValueError(f"engine 'vllm': vllm is not installed in {sys.executable}; `bash .devcontainer/setup.sh` "
                              "installs it, or use --engine transformers")
-        return _vllm_generate(model_dir, samples, max_tokens=max_tokens, seed=seed, shared_gpu=shared_gpu,
+        return _vllm_generate(model_dir, samples, sampling=sampling, seed=seed, shared_gpu=shared_gpu,
                               template=template, templates_dir=templates_dir)
     raise ValueError(f"unknown engine '{name}' (known: auto, vllm, transformers)")
 
@@ -85,16 +86,24 @@ def render(tokenizer, model_dir: Path, samples: list[Sample], template: ChatTemp
     return [chat.render(text, s.messages, s.tools, special_tokens=special) for s in samples]
 
 
-def generation_config(model_dir: Path):
+def stop_tokens(model_dir: Path) -> list[int]:
+    """The end-of-sequence ids of the model's generation_config.json (both engines stop there)."""
+    eos = protocol.generation_config(model_dir).get("eos_token_id")
+    return [eos] if isinstance(eos, int) else list(eos or [])
+
+
+def _transformers_config(sampling: dict, eos: list[int], pad: int | None):
     from transformers import GenerationConfig
 
-    try:
-        return GenerationConfig.from_pretrained(model_dir)
-    except OSError:  # no generation_config.json: greedy
-        return GenerationConfig(do_sample=False)
+    common = dict(max_new_tokens=sampling["max_tokens"], eos_token_id=eos or None, pad_token_id=pad,
+                  repetition_penalty=sampling["repetition_penalty"])
+    if sampling["temperature"] == 0:
+        return GenerationConfig(do_sample=False, **common)
+    return GenerationConfig(do_sample=True, temperature=sampling["temperature"], top_p=sampling["top_p"],
+                            top_k=sampling["top_k"], min_p=sampling["min_p"] or None, **common)
 
 
-def _transformers_generate(model_dir: Path, samples: list[Sample], *, max_tokens: int, seed: int,
+def _transformers_generate(model_dir: Path, samples: list[Sample], *, sampling: dict, seed: int,
                            template: ChatTemplate, templates_dir: Path | None) -> list[str]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -108,9 +117,8 @@ def _transformers_generate(model_dir: Path, samples: list[Sample], *, max_tokens
     model = AutoModelForCausalLM.from_pretrained(
         model_dir, dtype=torch.bfloat16 if cuda else torch.float32, device_map="cuda" if cuda else None
     ).eval()
-    gen_config = generation_config(model_dir)
-    gen_config.max_new_tokens = max_tokens
-    gen_config.pad_token_id = tokenizer.pad_token_id
+    gen_config = _transformers_config(sampling, stop_tokens(model_dir) or [tokenizer.eos_token_id],
+                                      tokenizer.pad_token_id)
 
     prompts = render(tokenizer, model_dir, samples, template, templates_dir)
     # Longest first, in fixed-size batches: little padding, and an OOM shows up at once.
@@ -128,33 +136,19 @@ def _transformers_generate(model_dir: Path, samples: list[Sample], *, max_tokens
     return outputs
 
 
-def sampling_params(gen_config, *, max_tokens: int, seed: int, index: int):
-    """vLLM sampling that decodes as transformers would with the same generation_config.
-
-    vLLM's own reading of the file (generation_config="auto") ignores `do_sample`, so a
-    model saved as greedy without a temperature would be sampled at temperature 1; ptb
-    follows the file's meaning instead, identically in both engines. Each sample gets its
-    own seed, so its output does not depend on how the engine batches requests."""
+def sampling_params(sampling: dict, *, stop: list[int], seed: int, index: int):
+    """vLLM's SamplingParams for `sampling` (what the transformers engine gets too). Each
+    sample gets its own seed, so its output does not depend on how the engine batches requests."""
     from vllm import SamplingParams
 
-    eos = gen_config.eos_token_id
     # Text is decoded by ptb (see _vllm_generate), so vLLM need not detokenise.
-    common = dict(max_tokens=max_tokens, stop_token_ids=[eos] if isinstance(eos, int) else list(eos or []),
-                  repetition_penalty=gen_config.repetition_penalty or 1.0, detokenize=False)
-    if not gen_config.do_sample:
-        return SamplingParams(temperature=0.0, **common)
-    # Unset values take transformers' defaults (top_k 50, where vLLM would not cut at all).
-    g = gen_config
-    return SamplingParams(temperature=_given(g.temperature, 1.0), top_p=_given(g.top_p, 1.0),
-                          top_k=_given(g.top_k, 50), min_p=_given(g.min_p, 0.0), seed=seed * 1_000_003 + index,
-                          **common)
+    return SamplingParams(temperature=sampling["temperature"], top_p=sampling["top_p"], top_k=sampling["top_k"],
+                          min_p=sampling["min_p"], repetition_penalty=sampling["repetition_penalty"],
+                          max_tokens=sampling["max_tokens"], stop_token_ids=stop, seed=seed * 1_000_003 + index,
+                          detokenize=False)
 
 
-def _given(value, default):
-    return default if value is None else value
-
-
-def _vllm_generate(model_dir: Path, samples: list[Sample], *, max_tokens: int, seed: int,
+def _vllm_generate(model_dir: Path, samples: list[Sample], *, sampling: dict, seed: int,
                    shared_gpu: bool, template: ChatTemplate, templates_dir: Path | None) -> list[str]:
     from transformers import AutoTokenizer
 
@@ -162,8 +156,7 @@ def _vllm_generate(model_dir: Path, samples: list[Sample], *, max_tokens: int, s
     texts = render(tokenizer, model_dir, samples, template, templates_dir)
     prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
     llm = vllm_engine(model_dir, seed=seed, shared_gpu=shared_gpu)
-    tokens = vllm_run(llm, prompts, [s.index for s in samples], generation_config(model_dir), max_tokens=max_tokens,
-                      seed=seed)
+    tokens = vllm_run(llm, prompts, [s.index for s in samples], sampling, stop=stop_tokens(model_dir), seed=seed)
     # Decoded here, as the transformers engine decodes: vLLM's incremental detokeniser
     # holds back a trailing incomplete UTF-8 sequence, so equal tokens could give unequal text.
     return [tokenizer.decode(t, skip_special_tokens=True) for t in tokens]
@@ -191,11 +184,11 @@ def vllm_engine(model_dir: Path, *, seed: int, shared_gpu: bool):
     )
 
 
-def vllm_run(llm, prompts: list[list[int]], indices: list[int], gen_config, *, max_tokens: int,
+def vllm_run(llm, prompts: list[list[int]], indices: list[int], sampling: dict, *, stop: list[int],
              seed: int) -> list[list[int]]:
     """Output token ids for every prompt, all submitted in one call (vLLM batches them)."""
     from vllm import TokensPrompt
 
-    params = [sampling_params(gen_config, max_tokens=max_tokens, seed=seed, index=i) for i in indices]
+    params = [sampling_params(sampling, stop=stop, seed=seed, index=i) for i in indices]
     results = llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
     return [list(r.outputs[0].token_ids) for r in results]

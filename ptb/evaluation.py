@@ -9,8 +9,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptb import engines, judge
+from ptb import engines, judge, protocol
 from ptb.benchmarks import BENCHMARKS, Benchmark, Sample
+from ptb.protocol import Protocol
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,12 @@ class EvalResult:
         return summary
 
 
-def benchmark(benchmark_id: str) -> Benchmark:
+def benchmark(benchmark_id: str, under: Protocol | None = None) -> Benchmark:
+    """The benchmark, as the protocol `under` has it (its release's rules, its options)."""
     if benchmark_id not in BENCHMARKS:
         raise ValueError(f"unknown benchmark '{benchmark_id}' (known: {', '.join(BENCHMARKS)})")
-    return BENCHMARKS[benchmark_id]
+    bench = BENCHMARKS[benchmark_id]
+    return bench.under(under) if under and bench.under else bench
 
 
 def samples_for(bench: Benchmark, rows: list[dict], limit: int | None = None) -> list[Sample]:
@@ -54,12 +57,16 @@ def samples_for(bench: Benchmark, rows: list[dict], limit: int | None = None) ->
     return [bench.to_sample(row, i) for i, row in enumerate(rows)]
 
 
-def score_outputs(bench: Benchmark, samples: list[Sample], outputs: list[str]) -> EvalResult:
+def score_outputs(bench: Benchmark, samples: list[Sample], outputs: list[str],
+                  under: Protocol = Protocol()) -> EvalResult:
+    """Score raw outputs; the scorer sees what the reference's saw (`Benchmark.visible`)
+    unless the option `raw-output` is on."""
+    seen = outputs if under.has("raw-output") or bench.visible is None else [bench.visible(o) for o in outputs]
     if bench.score_batch:
-        batch = bench.score_batch(samples, outputs)
+        batch = bench.score_batch(samples, seen)
         scores, metrics = batch.scores, batch.metrics
     else:
-        scores, metrics = [bench.score(s, o) for s, o in zip(samples, outputs, strict=True)], {}
+        scores, metrics = [bench.score(s, o) for s, o in zip(samples, seen, strict=True)], {}
     # A benchmark with its own aggregate (HealthBench) may have samples below 0; its score is checked below.
     low = -math.inf if bench.aggregate else 0.0
     records = []
@@ -87,26 +94,35 @@ def _mean_stderr(values: list[float]) -> tuple[float, float]:
     return mean, math.sqrt(var / n) if n else 0.0
 
 
+def decoding(model_dir: Path, bench: Benchmark, under: Protocol, max_tokens: int | None = None) -> dict:
+    """The sampling parameters the evaluation of this model on this benchmark uses."""
+    return protocol.sampling(protocol.generation_config(model_dir), max_tokens or bench.max_tokens[0], under,
+                             reference=bench.reference)
+
+
 def evaluate(model_dir: Path, benchmark_id: str, *, limit: int | None = None, engine: engines.Engine = "auto",
              max_tokens: int | None = None, seed: int = 0, shared_gpu: bool = False,
-             templates_dir: Path | None = None) -> tuple[EvalResult, dict]:
-    bench = benchmark(benchmark_id)
+             templates_dir: Path | None = None, under: Protocol = Protocol()) -> tuple[EvalResult, dict]:
+    under = under.drawn()
+    bench = benchmark(benchmark_id, under)
     if bench.needs_judge:
         judge.from_env()  # no judge configured: fail now, not after generating
     samples = samples_for(bench, bench.load(bench.test_split), limit)
     choice = engines.pick(engine)
-    max_tokens = max_tokens or bench.max_tokens[0]
-    seeds = [seed + k for k in range(bench.sampled_seeds if engines.generation_config(model_dir).do_sample else 1)]
+    sampling = decoding(model_dir, bench, under, max_tokens)
+    seeds = [seed + k for k in range(under.seeds(bench.sampled_seeds, sampling))]
     started = time.monotonic()
     results = [score_outputs(bench, samples, engines.generate(Path(model_dir), samples, engine=choice.engine,
-                                                              max_tokens=max_tokens, seed=s, shared_gpu=shared_gpu,
+                                                              sampling=sampling, seed=s, shared_gpu=shared_gpu,
                                                               template=bench.chat_template,
-                                                              templates_dir=templates_dir))
+                                                              templates_dir=templates_dir),
+                             under)
                for s in seeds]
     import transformers
 
     meta = {"engine": choice.engine, "engine_reason": choice.reason, "transformers": transformers.__version__,
-            "max_tokens": max_tokens, "seeds": seeds, "seconds": round(time.monotonic() - started, 2)}
+            "max_tokens": sampling["max_tokens"], "seeds": seeds, **under.record(), "sampling": sampling,
+            "seconds": round(time.monotonic() - started, 2)}
     return (results[0] if len(results) == 1 else _average_seeds(results, seeds)), meta
 
 

@@ -119,7 +119,7 @@ def run_command(cell: Cell, out_root: Path) -> list[str]:
     if cell.memory_gb is not None:
         cmd += ["--memory-gb", str(cell.memory_gb)]
     cmd += ["--pids-limit", str(cell.pids_limit or 0)]  # 0: no limit
-    return cmd
+    return cmd + cell.protocol_flags()
 
 
 def _dies_with_parent(cmd: list[str]) -> list[str]:

@@ -76,6 +76,20 @@ class Grid(_Strict):
     slurm_extra: list[str] = []  # more sbatch options, long form: ["--constraint=h100", "--exclusive"]
     # Resubmissions of a cell whose job was lost to the infrastructure (node failure, preemption).
     infra_retries: int = 1
+    # The PostTrainBench release whose scoring rules the final evaluation follows, and named
+    # deviations from it (ptb/protocol.py).
+    protocol: Literal["v1.2", "v1"] = "v1.2"
+    options: list[str] = []
+
+    @field_validator("options")
+    @classmethod
+    def _options(cls, v: list[str]) -> list[str]:
+        from ptb.protocol import OPTIONS
+
+        for o in v:
+            if o not in OPTIONS:
+                raise ValueError(f"unknown option '{o}' (known: {', '.join(OPTIONS)})")
+        return v
 
     @field_validator("experiment")
     @classmethod
@@ -174,6 +188,11 @@ class Cell:
     cpus: float | None = None
     memory_gb: float | None = None
     pids_limit: int | None = 4096
+    protocol: str = "v1.2"
+    options: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", tuple(self.options))  # a list after a JSON round trip
 
     @property
     def name(self) -> str:
@@ -181,7 +200,11 @@ class Cell:
         return f"{agent_slug(self.agent)}__{model_slug(self.model)}__{self.benchmark}__s{self.seed}"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return asdict(self) | {"options": list(self.options)}  # a list: papermill passes tuples as text
+
+    def protocol_flags(self) -> list[str]:
+        """The protocol and options as `ptb run` / `ptb eval` flags."""
+        return ["--protocol", self.protocol, *(f for o in self.options for f in ("--option", o))]
 
     @classmethod
     def from_dict(cls, d: dict) -> Cell:
@@ -372,7 +395,7 @@ def load_grid(path: str | Path, **overrides) -> Grid:
 def expand(grid: Grid) -> list[Cell]:
     return [
         Cell(grid.experiment, a, m, b, s, grid.hours, grid.sandbox, grid.engine, grid.network, grid.eval_limit,
-             grid.cpus, grid.memory_gb, grid.pids_limit)
+             grid.cpus, grid.memory_gb, grid.pids_limit, grid.protocol, tuple(grid.options))
         for a, m, b, s in itertools.product(grid.agents, grid.models, grid.benchmarks, grid.seeds)
     ]
 

@@ -70,7 +70,7 @@ parser.add_argument("--limit", type=int, default={limit})
 parser.add_argument("--json-output-file", default=None)
 args = parser.parse_args()
 cmd = [sys.executable, "-m", "ptb", "eval", "--benchmark", "{benchmark}", "--model", args.model_path,
-       "--limit", str(args.limit), "--engine", "{engine}", "--shared-gpu"]
+       "--limit", str(args.limit), "--engine", "{engine}", "--shared-gpu", *{protocol_flags!r}]
 templates = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 if os.path.isdir(templates):  # prompts rendered with the chat templates beside this script
     cmd += ["--templates-dir", templates]
@@ -119,7 +119,8 @@ def prepare(task_dir: Path, cell: Cell, base_model: Path, gpus: tuple[str, ...])
     text = prompt(cell, base_model, gpus)
     (task_dir / "prompt.md").write_text(text)
     _write_exec(task_dir / "evaluate.py", EVALUATE_PY.format(benchmark=cell.benchmark, limit=DEV_EVAL_LIMIT,
-                                                             engine=cell.engine))
+                                                             engine=cell.engine,
+                                                             protocol_flags=cell.protocol_flags()))
     write_timer(task_dir, deadline=0)
     if has_templates(cell):
         chat.write_templates(task_dir / "templates")

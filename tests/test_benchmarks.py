@@ -51,8 +51,15 @@ def test_eval_on_fixture_rows(benchmark, tiny_model, tmp_path):
     assert res.returncode == 0, res.stderr
     m = json.loads(out.read_text())
     assert m["n"] == 2 and m["benchmark"] == benchmark and 0.0 <= m["score"] <= 1.0
+    # The reference's decoding: tiny-qwen3's generation_config sets no temperature, so it samples
+    # at 1.0 (do_sample false is ignored), averaged over 5 seeds where the benchmark says so.
+    assert (m["protocol"], m["options"]) == ("v1.2", [])
+    assert m["sampling"] == {"temperature": 1.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0,
+                             "max_tokens": 8}
+    seeds = BENCHMARKS[benchmark].sampled_seeds
+    assert m["seeds"] == list(range(seeds))
     records = [json.loads(line) for line in samples.read_text().splitlines()]
-    assert [r["index"] for r in records] == [0, 1] and all(isinstance(r["output"], str) for r in records)
+    assert [r["index"] for r in records] == [0, 1] * seeds and all(isinstance(r["output"], str) for r in records)
     expected = BENCHMARKS[benchmark].to_sample(fixture_rows(benchmark)[0], 0)
     assert records[0]["messages"] == expected.messages and records[0]["target"] == expected.target
 
@@ -121,8 +128,10 @@ def test_bfcl_tool_call_parsing():
     cases = {
         f"<tool_call>\n{right}\n</tool_call>": 1.0,
         f"Sure.\n<tool_call>{right}": 1.0,  # unclosed final block, as the hermes parser accepts
+        # Arguments as a JSON string: the hermes parser passed the string on, inspect-ai gave it to the first parameter.
         '<tool_call>{"name": "calc_binomial_probability", "arguments": "{\\"n\\": 20, \\"k\\": 5, \\"p\\": 0.6}"}'
-        '</tool_call>': 1.0,
+        '</tool_call>': 0.0,
+        '<tool_call>{"name": "calc_binomial_probability"}</tool_call>': 0.0,  # no "arguments": not a tool call
         '<tool_call>{"name": "calc_binomial_probability", "arguments": {"n": "20", "k": 5, "p": 0.6}}</tool_call>': 0.0,
         '<tool_call>{"name": "calc_binomial_probability", "arguments": {"n": 20, "k": 5}}</tool_call>': 0.0,
         '<tool_call>{"name": "other", "arguments": {"n": 20, "k": 5, "p": 0.6}}</tool_call>': 0.0,
@@ -198,3 +207,56 @@ def test_data_loading_needs_a_source(monkeypatch, tmp_path):
     folder.mkdir(parents=True)
     (folder / "test.jsonl").write_text('{"problem": "p", "answer": "7", "id": "0"}\n')
     assert load_rows("math-ai/aime25", "test", revision=None) == [{"problem": "p", "answer": "7", "id": "0"}]
+
+
+def test_prompt_prints_what_the_model_sees_and_its_decoding(tiny_model, tmp_path):
+    from transformers import AutoTokenizer
+
+    res = ptb("prompt", "--model", tiny_model, "--benchmark", "bfcl", "--index", "1", "--json", env=DATA)
+    assert res.returncode == 0, res.stderr
+    view = json.loads(res.stdout)
+    sample = bfcl.to_sample(fixture_rows("bfcl")[1], 1)
+    assert view["prompt"] == engines.render(AutoTokenizer.from_pretrained(tiny_model), tiny_model, [sample])[0]
+    assert sample.tools[0]["function"]["name"] in view["prompt"]  # the tools are in the text
+    assert (view["protocol"], view["options"], view["seeds"], view["target"]) == ("v1.2", [], 1, sample.target)
+    assert view["sampling"]["temperature"] == 1.0 and view["sampling"]["max_tokens"] == 16000
+
+    # A hand-written generation_config: its values as the reference's vLLM read them, 5 seeds on gsm8k.
+    model = tmp_path / "sampler"
+    shutil.copytree(tiny_model, model)
+    (model / "generation_config.json").write_text(json.dumps(
+        {"do_sample": False, "temperature": 0.6, "top_p": 0.95, "top_k": 50, "max_new_tokens": 2048}))
+    res = ptb("prompt", "--model", model, "--benchmark", "gsm8k", env=DATA)
+    assert res.returncode == 0, res.stderr
+    text, summary = res.stdout.rstrip("\n").rsplit("\n", 1)
+    assert text.startswith("<|im_start|>system\n") and text.endswith("<|im_start|>assistant\n")
+    assert summary.startswith("--- gsm8k[0], protocol v1.2, options: none; 5 seed(s); sampling: ")
+    assert json.loads(summary.split("sampling: ", 1)[1]) == {"temperature": 0.6, "top_p": 0.95, "top_k": 0,
+                                                            "min_p": 0.0, "repetition_penalty": 1.0, "max_tokens": 2048}
+    res = ptb("prompt", "--model", model, "--benchmark", "gsm8k", "--option", "transformers-decoding", "--json",
+              env=DATA)
+    assert json.loads(res.stdout)["sampling"]["temperature"] == 0.0 and json.loads(res.stdout)["seeds"] == 1
+
+    for bad, message in ((["--index", "99"], "--index 99: gsm8k has items 0..4"),
+                         (["--model", tmp_path / "none"], "no config.json there and not a Hugging Face id")):
+        args = ["--model", model, "--benchmark", "gsm8k", *bad]
+        res = ptb("prompt", *args, env=DATA)
+        assert res.returncode == 2 and message in res.stderr and res.stderr.count("\n") == 1, res.stderr
+    res = ptb("prompt", "--model", model, "--benchmark", "gsm8k", "--option", "nope", env=DATA)
+    assert res.returncode == 2 and "invalid choice: 'nope'" in res.stderr
+
+
+def test_score_records_the_protocol_and_options_change_the_score(tmp_path):
+    rows = fixture_rows("gsm8k")[:1]
+    target = gsm8k.split_answer(rows[0]["answer"])[1]
+    (tmp_path / "rows.jsonl").write_text(json.dumps(rows[0]) + "\n")
+    (tmp_path / "out.jsonl").write_text(json.dumps({"index": 0, "output": f"ANSWER: 7{target}"}) + "\n")
+    scores = {}
+    for options in ([], ["--option", "exact-numeric"]):
+        res = ptb("score", "gsm8k", "--dataset", tmp_path / "rows.jsonl", "--responses", tmp_path / "out.jsonl",
+                  *options, env=DATA)
+        assert res.returncode == 0, res.stderr
+        got = json.loads(res.stdout)
+        assert got["protocol"] == "v1.2" and got["options"] == options[1:]
+        scores[tuple(options)] = got["score"]
+    assert scores == {(): 1.0, ("--option", "exact-numeric"): 0.0}  # the reference's suffix match: 7N counts for N

@@ -82,3 +82,19 @@ def test_sampling_models_are_averaged_over_seeds_greedy_ones_not(tmp_path, tiny_
     outputs = {(r["seed"], r["index"]): r["output"] for r in records}
     assert len({outputs[(s, 0)] for s in seeds}) > 1  # the seeds really sampled differently
     assert m["seed_scores"] and m["score"] == sum(m["seed_scores"]) / 5
+
+
+def test_run_records_the_protocol_options_and_sampling(tmp_path, tiny_model):
+    res = ptb("run", "--agent", "zero-shot", "--model", "tiny-qwen3", "--benchmark", "arith", "--hours", "0.05",
+              "--engine", "transformers", "--eval-limit", "4", "--experiment", "p", "--out", tmp_path,
+              "--protocol", "v1", "--option", "exact-numeric")
+    assert res.returncode == 0, res.stderr[-3000:]
+    cell = next((tmp_path / "p").glob("zero-shot__*"))
+    result = json.loads((cell / "result.json").read_text())
+    assert (result["protocol"], result["options"]) == ("v1", ["exact-numeric"])
+    # arith is ptb's own: decoded as transformers reads tiny-qwen3's config (greedy), one seed under v1.
+    assert result["sampling"] == {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0,
+                                  "repetition_penalty": 1.0, "max_tokens": 32}
+    assert result["eval"]["protocol"] == "v1" and result["eval"]["seeds"] == [0]
+    evaluate_py = (cell / "task" / "evaluate.py").read_text()
+    assert "'--protocol', 'v1', '--option', 'exact-numeric'" in evaluate_py  # the agent's own evaluations too

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, ptb, survivors
-from ptb import engines
+from ptb import engines, protocol
 from ptb.benchmarks import Sample
 
 PYTHON = sys.executable
@@ -106,43 +106,41 @@ def test_tools_render_and_generate(vllm_python, varied_model):
     script = textwrap.dedent("""
         import json, sys
         from pathlib import Path
-        from ptb import engines
+        from ptb import engines, protocol
         from ptb.benchmarks import Sample
         samples = [Sample(**s) for s in json.loads(sys.argv[2])]
-        print(json.dumps(engines.generate(Path(sys.argv[1]), samples, engine="vllm", max_tokens=24)))
+        print(json.dumps(engines.generate(Path(sys.argv[1]), samples, engine="vllm", sampling=json.loads(sys.argv[3]))))
     """)
     arg = json.dumps([{"index": s.index, "messages": s.messages, "target": s.target, "tools": s.tools}
                       for s in samples])
-    res = subprocess.run([vllm_python, "-c", script, varied_model, arg], capture_output=True, text=True,
+    greedy = protocol.sampling({}, 24, protocol.Protocol(options=("transformers-decoding",)))
+    res = subprocess.run([vllm_python, "-c", script, varied_model, arg, json.dumps(greedy)], capture_output=True, text=True,
                          timeout=900, env={**os.environ, **VLLM_ENV}, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
     via_vllm = json.loads(res.stdout)
-    via_transformers = engines.generate(varied_model, samples, engine="transformers", max_tokens=24)
+    via_transformers = engines.generate(varied_model, samples, engine="transformers", sampling=greedy)
     assert via_vllm == via_transformers and via_vllm[0] != via_vllm[1]  # the tools changed the answer
 
 
-def test_sampling_follows_generation_config(vllm_python):
-    """Greedy where the file says do_sample false (vLLM alone would sample at temperature 1);
-    the file's sampling values otherwise (transformers' defaults where it is silent), with a
-    seed per sample."""
+def test_sampling_params_carry_the_effective_sampling(vllm_python):
+    """vLLM gets exactly the protocol's sampling (ptb.protocol.sampling, which the transformers
+    engine gets too), the model's stop tokens, and a seed per sample."""
     script = textwrap.dedent("""
         import json
-        from transformers import GenerationConfig
-        from ptb import engines
-        greedy = GenerationConfig(do_sample=False, eos_token_id=[2, 0])
-        qwen = GenerationConfig(do_sample=True, temperature=0.6, top_p=0.95, top_k=20, eos_token_id=7)
-        ps = [engines.sampling_params(greedy, max_tokens=9, seed=0, index=0)]
-        ps += [engines.sampling_params(qwen, max_tokens=9, seed=s, index=i) for s, i in ((0, 0), (0, 1), (1, 0))]
-        ps += [engines.sampling_params(GenerationConfig(do_sample=True), max_tokens=9, seed=0, index=0)]
-        print(json.dumps([[p.temperature, p.top_p, p.top_k, p.max_tokens, p.stop_token_ids, p.seed] for p in ps]))
+        from ptb import engines, protocol
+        greedy = {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0, "max_tokens": 9}
+        qwen = {"temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0, "repetition_penalty": 1.1, "max_tokens": 9}
+        ps = [engines.sampling_params(greedy, stop=[2, 0], seed=0, index=0)]
+        ps += [engines.sampling_params(qwen, stop=[7], seed=s, index=i) for s, i in ((0, 0), (0, 1), (1, 0))]
+        print(json.dumps([[p.temperature, p.top_p, p.top_k, p.repetition_penalty, p.max_tokens, p.stop_token_ids,
+                           p.seed] for p in ps]))
     """)
     res = subprocess.run([vllm_python, "-c", script], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
-    greedy, *sampled, unset = json.loads(res.stdout)
-    assert greedy[:5] == [0.0, 1.0, 0, 9, [2, 0]]
-    assert unset[:3] == [1.0, 1.0, 50]  # transformers' defaults where the file is silent
-    assert [p[:5] for p in sampled] == [[0.6, 0.95, 20, 9, [7]]] * 3
-    assert len({p[5] for p in sampled}) == 3  # other sample or other seed: other random stream
+    greedy, *sampled = json.loads(res.stdout)
+    assert greedy[:6] == [0.0, 1.0, 0, 1.0, 9, [2, 0]]
+    assert [p[:6] for p in sampled] == [[0.6, 0.95, 20, 1.1, 9, [7]]] * 3
+    assert len({p[6] for p in sampled}) == 3  # other sample or other seed: other random stream
 
 
 def test_vllm_engine_missing_is_a_clear_error(tiny_model):
@@ -172,9 +170,11 @@ def test_doctor_requires_vllm_on_gpu_hosts_only():
 
 def test_eval_vllm_on_a_real_benchmark_fixture(tmp_path, vllm_python, varied_model):
     """AIME 2025 rows in the hub's schema (local fixture), its real prompt and scorer:
-    the vLLM path gives the transformers engine's greedy outputs."""
+    the vLLM path gives the transformers engine's greedy outputs (greedy: the option
+    transformers-decoding reads tiny-qwen3's do_sample false; the reference would sample)."""
     data = {"PTB_DATA_DIR": str(ROOT / "tests" / "fixtures" / "benchmarks")}
-    args = ["eval", "--model", varied_model, "--benchmark", "aime2025", "--limit", "2", "--max-tokens", "24"]
+    args = ["eval", "--model", varied_model, "--benchmark", "aime2025", "--limit", "2", "--max-tokens", "24",
+            "--option", "transformers-decoding"]
     res = subprocess.run([vllm_python, "-m", "ptb", *args, "--engine", "vllm", "--samples-file", tmp_path / "v.jsonl"],
                          capture_output=True, text=True, timeout=900, env={**os.environ, **VLLM_ENV, **data}, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -7,9 +7,9 @@ aime2025 task). No training split: every row is evaluation data. A raw row:
       $97_b$.", "answer": "70", "id": "0"}
 
 As inspect_evals' aime2025 task at the reference's pinned commit: the problem in the
-"ANSWER: $ANSWER" template below, no system message. Scoring: `\\boxed{...}` wrappers are
-removed from the whole output, then the last number of the output must equal the integer
-answer (`ptb.benchmarks.numeric`, with the reference's fix of inspect-ai's suffix match).
+"ANSWER: $ANSWER" template below, no system message. Scoring: `\\boxed{...}` removed from
+the whole output (one greedy match, as there), then inspect-ai's numeric match of the last
+number, by suffix (`ptb.benchmarks.numeric`); the option `exact-numeric` compares by value.
 Later inspect_evals releases look only at the last non-blank line; the pinned one, and
 ptb, read the whole output (the fidelity tests list the outputs where the two differ).
 """
@@ -17,9 +17,10 @@ ptb, read the whole output (the fidelity tests list the outputs where the two di
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from ptb.benchmarks import numeric
-from ptb.benchmarks.base import Benchmark, Sample, Score
+from ptb.benchmarks.base import Benchmark, Sample, Score, reasoning_removed
 from ptb.benchmarks.data import load_rows
 
 HUB_ID = "math-ai/aime25"
@@ -45,8 +46,13 @@ def to_sample(row: dict, index: int) -> Sample:
 
 
 def score(sample: Sample, output: str) -> Score:
-    word, value = numeric.last_number(_BOXED.sub(r"\1", output))
-    return Score(float(numeric.matches(value, sample.target)), word)
+    answer, correct = numeric.suffix_match(_BOXED.sub(r"\1", output), sample.target)
+    return Score(float(correct), answer)
+
+
+def score_exact(sample: Sample, output: str) -> Score:
+    answer, correct = numeric.exact_match(_BOXED.sub(r"\1", output), sample.target)
+    return Score(float(correct), answer)
 
 
 BENCHMARK = Benchmark(
@@ -56,4 +62,6 @@ BENCHMARK = Benchmark(
     score=score,
     max_tokens=(16000, 12000, 8000),
     sampled_seeds=5,
+    visible=reasoning_removed,
+    under=lambda p: replace(BENCHMARK, score=score_exact) if p.has("exact-numeric") else BENCHMARK,
 )

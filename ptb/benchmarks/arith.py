@@ -66,4 +66,5 @@ BENCHMARK = Benchmark(
     train_pairs=train_pairs,
     sampled_seeds=5,
     chat_template="model",  # tiny-qwen3's own ChatML: arith is ptb's, and `ptb demo` needs no download
+    reference=False,  # ptb's own: decoded as transformers reads generation_config, so the demo is deterministic
 )

@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ptb.protocol import Protocol
 
 # Which chat template renders a benchmark's prompts: the reference's for the model's family (the
 # PostTrainBench benchmarks), or the model tokenizer's own (ptb's synthetic arith, offline).
@@ -58,10 +61,27 @@ class Benchmark:
     # (score, stderr) from the scored samples where the benchmark's rule is not their plain mean.
     aggregate: Callable[[list[Score]], tuple[float, float]] | None = None
     needs_judge: bool = False  # scored by the LLM judge: `ptb eval` checks it is configured before generating
-    # Seeds averaged when the model's generation_config samples (the reference's v1.2 rule:
-    # 5 for GPQA, AIME, GSM8K, HumanEval; 1 for judged benchmarks; always 1 when greedy).
+    # Seeds averaged when decoding samples (the reference's v1.2 rule: 5 for GPQA, AIME,
+    # GSM8K, HumanEval; 1 for judged benchmarks; always 1 when greedy; see ptb/protocol.py).
     sampled_seeds: int = 1
     chat_template: ChatTemplate = "reference"
+    # What the reference's scorer saw of the raw output (`reasoning_removed` for the inspect-ai
+    # scorers); None: the whole output (BFCL's tool calls, the judged benchmarks' own rules).
+    visible: Callable[[str], str] | None = None
+    # The benchmark's variant under a protocol (the release's rules, named options); None: one variant.
+    under: Callable[[Protocol], Benchmark] | None = None
+    reference: bool = True  # a PostTrainBench benchmark; False: ptb's own (arith), decoded as transformers would
+
+
+_THINK = re.compile(r'<think(?:\s+signature="([^"]*)")?(?:\s+redacted="(true)")?\s*>(.*?)</think>', re.DOTALL)
+
+
+def reasoning_removed(output: str) -> str:
+    """The text inspect-ai 0.3.150 gave its scorers: the first closed <think ...>...</think> block
+    (anywhere; the tag may carry signature/redacted attributes) cut out and the rest stripped;
+    the output unchanged where there is none (an unclosed <think> stays)."""
+    found = _THINK.search(output)
+    return (output[:found.start()] + output[found.end():]).strip() if found else output
 
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")

@@ -21,12 +21,15 @@ As inspect_evals' bfcl task at the reference's pinned commit: the first turn's m
 go to the model with the functions offered as tools, in the form inspect-ai sent them
 (parameters as an object schema with `additionalProperties: false`; BFCL's "dict",
 "float", "tuple" types become "object", "number", "array"; only the schema keys it
-kept). The reference let vLLM's `hermes` tool parser turn the text into tool calls; ptb
-parses the same format from the output text: `<tool_call>{"name": ..., "arguments":
-{...}}</tool_call>`, where any block that is not such a JSON object means no tool calls
-at all (as the parser falls back to plain text). Correct iff there is exactly one tool
-call and its name and arguments equal the ground truth (arguments compared as Python
-values after a JSON round trip, so tuples are lists: 20 equals 20.0, "20" does not).
+kept). The reference let vLLM's `hermes` tool parser turn the whole output (a `<think>`
+block included: no reasoning parser ran) into tool calls and inspect-ai read their
+arguments; ptb does the same from the text: every `<tool_call>...</tool_call>` block (the
+last may be unclosed) must be a JSON object with "name" (a string) and "arguments", else
+there are no tool calls at all (the parser falls back to plain text). Arguments that are
+not an object go, as inspect-ai's parse_tool_call put them, to the tool's first parameter.
+Correct iff there is exactly one tool call and its name and arguments equal the ground
+truth (compared as Python values after a JSON round trip, so tuples are lists: 20 equals
+20.0, "20" does not).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ REVISION = "1bf8bbc3c0e35d04d00339c223a3fd653aa195ac"
 _TYPES = {"dict": "object", "float": "number", "tuple": "array"}
 # The keys of a parameter schema that inspect-ai kept, in its order.
 _KEYS = ("type", "description", "default", "enum", "items", "properties", "additionalProperties", "required")
-_TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>|<tool_call>(?!.*<tool_call>)(.*)\Z", re.DOTALL)
+_TOOL_CALL = re.compile(r"<tool_call>(.*?)</tool_call>|<tool_call>(.*)", re.DOTALL)  # the hermes parser's
 
 
 def load(split: str) -> list[dict]:
@@ -92,28 +95,31 @@ def to_sample(row: dict, index: int) -> Sample:
                   tools=tools, metadata={"id": row["id"]})
 
 
-def tool_calls(output: str) -> list[dict]:
-    """Tool calls in the hermes format; none if any block is not a {"name", "arguments"} object."""
+def tool_calls(output: str, tools: list[dict] | None = None) -> list[dict]:
+    """Tool calls as vLLM's hermes parser and inspect-ai read them; none if any block is not
+    a {"name": str, "arguments": ...} object."""
     calls = []
     for closed, unclosed in _TOOL_CALL.findall(output):
         try:
             call = json.loads(closed or unclosed)
         except json.JSONDecodeError:
             return []
-        if not isinstance(call, dict) or not isinstance(call.get("name"), str):
+        if not isinstance(call, dict) or not isinstance(call.get("name"), str) or "arguments" not in call:
             return []
-        arguments = call.get("arguments", {})
-        if isinstance(arguments, str):  # some models send the arguments as a JSON string
-            try:
-                arguments = json.loads(arguments)
-            except json.JSONDecodeError:
-                return []
-        calls.append({"name": call["name"], "arguments": arguments})
+        calls.append({"name": call["name"], "arguments": _arguments(call["name"], call["arguments"], tools or [])})
     return calls
 
 
+def _arguments(name: str, arguments, tools: list[dict]) -> dict:
+    if isinstance(arguments, dict):
+        return arguments
+    offered = next((t["function"] for t in tools if t["function"]["name"] == name
+                    and t["function"]["parameters"]["properties"]), None)
+    return {next(iter(offered["parameters"]["properties"])): arguments} if offered else {}
+
+
 def score(sample: Sample, output: str) -> Score:
-    calls = tool_calls(output)
+    calls = tool_calls(output, sample.tools)
     answer = json.dumps(calls[0]) if len(calls) == 1 else None
     if len(calls) != 1:
         return Score(0.0, answer, f"{len(calls)} tool calls, need exactly one")

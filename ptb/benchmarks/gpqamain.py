@@ -13,11 +13,11 @@ the hub's current main), so record the hub commit when you publish numbers. A ra
 
 As the reference's final evaluation (inspect-ai's `multiple_choice(cot=True)` and
 `choice()`): the correct answer is listed first in the source, so the four choices are
-shuffled, SEEDED (the reference's v1.2 fix; v1 shuffled without a seed, so each run saw
-a different exam): one `random.Random(seed)` shuffles the rows' choice positions in row
-order, exactly as inspect-ai's `shuffle_choices=seed`; the reference's first final-eval
-seed is the default. The prompt is inspect-ai's chain-of-thought template; the answer is
-the letter of the first "ANSWER: X" line, else of the first "ANSWER: X" anywhere, as the
+shuffled: one `random.Random(seed)` shuffles the rows' choice positions in row order,
+exactly as inspect-ai's `shuffle_choices=seed`. The seed is the protocol's (ptb/protocol.py):
+v1.2 fixed it (72332, the reference's first final-evaluation seed); v1 shuffled without
+one, so each run saw a different exam (ptb draws one per evaluation and records it).
+The prompt is inspect-ai's chain-of-thought template; the answer is the letter of the first "ANSWER: X" line, else of the first "ANSWER: X" anywhere, as the
 pinned inspect-ai (0.3.150) parses it: an upper-case A-D alone, a trailing period allowed.
 Later inspect-ai releases also accept lowercase, `$X$`, `**X**`, `(X)`, "X," and take the
 last line; ptb follows the pin (tests/test_fidelity.py lists these cases). Correct iff
@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import random
 import re
-from functools import cache
+from dataclasses import replace
+from functools import cache, partial
 
-from ptb.benchmarks.base import Benchmark, Sample, Score
+from ptb.benchmarks.base import Benchmark, Sample, Score, reasoning_removed
 from ptb.benchmarks.data import load_rows
+from ptb.protocol import GPQA_SEED as SHUFFLE_SEED
 
 HUB_ID = "Idavidrein/gpqa"
 CONFIG = "gpqa_main"
 REVISION = None
-SHUFFLE_SEED = 72332  # the first of the reference's final-evaluation seeds
 LETTERS = "ABCD"
 
 PROMPT = """Answer the following multiple choice question. The last line of your response should be of the following format: 'ANSWER: $LETTER' (without quotes) where LETTER is one of {letters}. Think step by step before answering.
@@ -68,10 +69,10 @@ def choice_order(index: int, seed: int = SHUFFLE_SEED) -> tuple[int, ...]:
     return _orders(seed, max(index, 447))[index]
 
 
-def to_sample(row: dict, index: int) -> Sample:
+def to_sample(row: dict, index: int, seed: int = SHUFFLE_SEED) -> Sample:
     source = [str(row["Correct Answer"]), str(row["Incorrect Answer 1"]), str(row["Incorrect Answer 2"]),
               str(row["Incorrect Answer 3"])]
-    order = choice_order(index)
+    order = choice_order(index, seed)
     choices = "\n".join(f"{LETTERS[i]}) {source[j]}" for i, j in enumerate(order))
     prompt = PROMPT.format(letters=",".join(LETTERS), question=row["Question"], choices=choices)
     return Sample(index=index, messages=[{"role": "user", "content": prompt}], target=LETTERS[order.index(0)],
@@ -104,4 +105,6 @@ BENCHMARK = Benchmark(
     max_tokens=(16000, 12000, 8000),
     test_split="train",
     sampled_seeds=5,
+    visible=reasoning_removed,
+    under=lambda p: replace(BENCHMARK, to_sample=partial(to_sample, seed=p.drawn().shuffle_seed)),
 )

@@ -14,18 +14,19 @@ for training. A raw row:
 As inspect_evals' gsm8k task (the reference): a system message holds 10 worked examples
 from the train split (the split shuffled as `datasets` shuffles with seed 42, first 10),
 each "question, Reasoning:, worked solution, ANSWER: n"; the user message is the
-question in the step-by-step template below. Scoring: the last number of the output
-equals the target by value (see `ptb.benchmarks.numeric`, which follows the reference's
-fix of inspect-ai's suffix match).
+question in the step-by-step template below. Scoring: inspect-ai's numeric match of the
+output's last number, by suffix (`ptb.benchmarks.numeric`); the option `exact-numeric`
+compares by value.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from functools import cache
 
 from ptb.benchmarks import numeric
-from ptb.benchmarks.base import Benchmark, Sample, Score
+from ptb.benchmarks.base import Benchmark, Sample, Score, reasoning_removed
 from ptb.benchmarks.data import load_rows
 
 HUB_ID = "openai/gsm8k"
@@ -85,8 +86,13 @@ def to_sample(row: dict, index: int) -> Sample:
 
 
 def score(sample: Sample, output: str) -> Score:
-    word, value = numeric.last_number(output)
-    return Score(float(numeric.matches(value, sample.target)), word)
+    answer, correct = numeric.suffix_match(output, sample.target)
+    return Score(float(correct), answer)
+
+
+def score_exact(sample: Sample, output: str) -> Score:
+    answer, correct = numeric.exact_match(output, sample.target)
+    return Score(float(correct), answer)
 
 
 def train_pairs() -> list[tuple[list[dict], str]]:
@@ -106,4 +112,6 @@ BENCHMARK = Benchmark(
     max_tokens=(4000, 3000, 2000),
     train_pairs=train_pairs,
     sampled_seeds=5,
+    visible=reasoning_removed,
+    under=lambda p: replace(BENCHMARK, score=score_exact) if p.has("exact-numeric") else BENCHMARK,
 )

@@ -19,8 +19,9 @@ fences; the pin, which ptb follows, did not) with everything up to the signature
 whole function or just its body both work), or the raw output where there is no fence;
 the program prompt + answer + tests + check(entry_point) must run to the end.
 
-Deliberate differences (the reference's later fix, v1.2, and beyond it; also listed in
-tests/test_fidelity.py):
+Under protocol v1 a sample passes as it did there: the program, then check(entry_point),
+exits with code 0 (still in the sandbox below). Under v1.2 (the reference's later fix, and
+beyond it; also listed in tests/test_fidelity.py):
 - A sample passes only if check() returns: the harness writes a per-run random token
   after it. `exit()`, `sys.exit(0)`, `os._exit(0)`, `quit()` or killing the process
   before the asserts ran used to pass (exit code 0) and fail here.
@@ -52,9 +53,9 @@ import secrets
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from ptb.benchmarks.base import Benchmark, Sample, Score
+from ptb.benchmarks.base import Benchmark, Sample, Score, reasoning_removed
 from ptb.benchmarks.data import load_rows
 from ptb.sandbox.local import runtime_binds
 
@@ -146,31 +147,36 @@ def _limits() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
 
-def run_program(code: str, entry_point: str, timeout_s: float = TIMEOUT_S) -> RunResult:
-    """Run a HumanEval program and its check() in a fresh sandboxed process."""
+def run_program(code: str, entry_point: str, timeout_s: float = TIMEOUT_S, *, v1: bool = False) -> RunResult:
+    """Run a HumanEval program and its check() in a fresh sandboxed process; `v1`: passed
+    iff `program + check(entry_point)` exits with code 0 (protocol v1's rule)."""
     if shutil.which("bwrap") is None:
         raise RuntimeError("humaneval needs bubblewrap to run tests in a sandbox: apt-get install bubblewrap")
     token = secrets.token_hex(16)
     cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *runtime_binds(),
            "--chdir", "/tmp", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
-           "--", sys.executable, "-I", "-c", HARNESS]
-    job = json.dumps({"program": code, "entry_point": entry_point, "token": token})
+           "--", sys.executable, "-I", "-c", f"{code}check({entry_point})" if v1 else HARNESS]
+    job = "" if v1 else json.dumps({"program": code, "entry_point": entry_point, "token": token})
     try:
         proc = subprocess.run(cmd, input=job, capture_output=True, text=True, timeout=timeout_s,
                               preexec_fn=_limits)
     except subprocess.TimeoutExpired:
         return RunResult(False, f"timed out after {timeout_s} s")
-    if proc.returncode == 0 and proc.stdout.rstrip("\n").endswith(token):
+    if proc.returncode == 0 and (v1 or proc.stdout.rstrip("\n").endswith(token)):
         return RunResult(True, "")
     if proc.returncode == 0:
         return RunResult(False, "the process exited with code 0 before check() completed")
     return RunResult(False, (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:500])
 
 
-def score(sample: Sample, output: str) -> Score:
+def score(sample: Sample, output: str, *, v1: bool = False) -> Score:
     answer = find_code(output)
-    result = run_program(program(sample, answer), sample.metadata["entry_point"])
+    result = run_program(program(sample, answer), sample.metadata["entry_point"], v1=v1)
     return Score(float(result.passed), answer, result.reason)
+
+
+def score_v1(sample: Sample, output: str) -> Score:
+    return score(sample, output, v1=True)
 
 
 BENCHMARK = Benchmark(
@@ -180,4 +186,6 @@ BENCHMARK = Benchmark(
     score=score,
     max_tokens=(4000, 3000, 2000),
     sampled_seeds=5,
+    visible=reasoning_removed,
+    under=lambda p: replace(BENCHMARK, score=score_v1) if p.release == "v1" else BENCHMARK,
 )

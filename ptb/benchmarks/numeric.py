@@ -1,26 +1,29 @@
 """The numeric answer match shared by gsm8k and aime2025.
 
-The extraction is that of inspect-ai's `match(numeric=True)` at the version the
-reference pinned (0.3.150): casefold; drop `$ £ € , * _`; drop a period that ends a
-sentence (followed by a space, the end, or a non-digit); split on whitespace; the answer
-is the last word that is a number (digits, with decimal points, optionally a leading
-minus). A word with anything else attached ("18!", "(18)", "18%", "1.8e1") is not a
-number, as there.
+By default (`suffix_match`), as inspect-ai 0.3.150's `match(numeric=True)`, which the
+reference's gsm8k and aime2025 scorers called: both sides stripped and casefolded. If the
+target is all digits: drop `$ £ € , * _` and any period that ends a sentence (followed by
+a space, the end, or a non-digit), split the output on whitespace, take the last word
+that is a number (digits and periods), else the last word; numbers are written with 5
+significant digits (`format(x, ".5g")`); correct iff the output's word ENDS WITH the
+target's. So "ANSWER: 711" is right for 11, 123457 for 123456, and "-18" (not a number
+word, so kept as the fallback word) for 18. Other targets (negative, decimal, with a
+thousands separator) are compared as text: both sides trimmed of punctuation, the output
+must end with the target ("ANSWER: 13" is right for -13). A known flaw, but what the
+published numbers used.
 
-The comparison follows the reference's fix (PostTrainBench issue #44, its gsm8k final
-evaluation): by value, sign included. The pinned inspect-ai compared 5-significant-digit
-strings with `str.endswith` ("ANSWER: 711" was correct for 11, "149" for 49) and compared
-negative targets and ones with thousands separators as text ("ANSWER: 13" was correct for
--13). ptb applies the fixed comparison to aime2025 too, where the reference kept the
-suffix match; AIME answers are 0..999, so only suffix false positives change.
+The option `exact-numeric` (`exact_match`): the last number word of the output (a leading
+minus allowed) must equal the target by value.
 """
 
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 
 _TARGET = re.compile(r"-?\d+(\.\d+)?")
+_LEADING_NUMBER = re.compile(r"\d+(?:\.\d+)?")  # \d: any Unicode decimal digit, which float() reads
 
 
 def _strip_numeric_punctuation(text: str) -> str:
@@ -28,9 +31,36 @@ def _strip_numeric_punctuation(text: str) -> str:
     return re.sub(r"\.(?=\s|$|\D)", "", text)
 
 
-def _is_number_word(word: str) -> bool:
-    digits = word[1:] if word.startswith("-") else word
-    return digits.replace(".", "").isnumeric()
+def _is_number(word: str) -> bool:
+    return word.replace(".", "").isnumeric()
+
+
+def _five_digits(word: str) -> str:
+    """A number word as "%.5g" ("18.0" -> "18"); a word that is no number stays as it is."""
+    if not _is_number(word):
+        return word
+    found = _LEADING_NUMBER.match(word)
+    if found:  # "1.2.3" reads as 1.2, as there
+        return format(float(found.group()), ".5g")
+    if len(word) == 1:  # a single numeric character: "½", "Ⅻ"
+        return format(unicodedata.numeric(word), ".5g")
+    return word  # other numeric characters ("²" after digits, CJK numerals): see the note in tests/test_fidelity.py
+
+
+def suffix_match(output: str, target: str) -> tuple[str, bool]:
+    """(the answer as compared, correct): inspect-ai 0.3.150's match(numeric=True), location "end"."""
+    value, goal = output.strip(), target.strip()
+    answer = value
+    value, goal = value.casefold(), goal.casefold()
+    if goal.isnumeric():
+        goal = _five_digits(_strip_numeric_punctuation(goal))
+        words = re.split(r"\s+", _strip_numeric_punctuation(value))
+        value = _five_digits(next((w for w in reversed(words) if _is_number(w)), words[-1]))
+        answer = value
+    else:
+        punctuation = string.whitespace + string.punctuation
+        value, goal = value.strip(punctuation), goal.strip(punctuation)
+    return answer, value.endswith(goal)
 
 
 def _value(word: str) -> float | None:
@@ -38,18 +68,15 @@ def _value(word: str) -> float | None:
     digits = word[1:] if word.startswith("-") else word
     try:
         return sign * float(digits)
-    except ValueError:  # Unicode digits ("١٨"); other numeric characters ("½", "²") do not parse
-        try:
-            return sign * float("".join(str(unicodedata.decimal(c)) if c != "." else c for c in digits))
-        except (TypeError, ValueError, OverflowError):
-            return None
+    except ValueError:  # other numeric characters ("½", "²") do not parse
+        return None
 
 
 def last_number(text: str) -> tuple[str | None, float | None]:
-    """(the answer word, its value): the last number word of `text`; value None if it does not parse."""
+    """(the answer word, its value): the last number word of `text`, a leading minus allowed."""
     words = re.split(r"\s+", _strip_numeric_punctuation(text.strip().casefold()))
     for word in reversed(words):
-        if _is_number_word(word):
+        if _is_number(word[1:] if word.startswith("-") else word):
             return word, _value(word)
     return None, None
 
@@ -61,5 +88,7 @@ def target_value(target: str) -> float:
     return float(t)
 
 
-def matches(value: float | None, target: str) -> bool:
-    return value is not None and abs(value - target_value(target)) < 1e-9
+def exact_match(output: str, target: str) -> tuple[str | None, bool]:
+    """(the answer word, correct): the option `exact-numeric`."""
+    word, value = last_number(output)
+    return word, value is not None and abs(value - target_value(target)) < 1e-9
