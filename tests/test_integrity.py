@@ -538,3 +538,51 @@ def test_instruct_merge_is_flagged_against_the_model_and_its_fingerprint_file(tm
         res = identity.check(merged, tiny_model, other)
         assert res["status"] == "flagged" and "40% of the way" in res["summary"], res["summary"]
         assert identity.check(tiny_model, tiny_model, other)["status"] == "clean"
+
+
+def test_files_bundled_inside_the_cli_are_not_the_agents_code(tmp_path):
+    """A CLI that writes files it carries inside its binary (Codex's skills) into the task
+    folder: those files are its own; the agent's own code, or a short line that also occurs
+    in the binary, stays the agent's."""
+    from ptb.integrity import code_files
+
+    skill = "import base64\nfrom openai import OpenAI\n" + "".join(f"# step {i}: generate an image\n" for i in range(60))
+    tools = tmp_path / "cli"
+    (tools / "bin").mkdir(parents=True)
+    (tools / "bin" / "cli").write_bytes(b"\0" * (1 << 20) + skill.encode() + b"\0" * 4096)
+    task = tmp_path / "task"
+    (task / ".codex" / "skills").mkdir(parents=True)
+    (task / ".codex" / "skills" / "image_gen.py").write_text(skill)
+    (task / "train.py").write_text(skill + "# changed by the agent\n")
+    (task / "gen.py").write_text("from openai import OpenAI\n")
+    found = dict(code_files(task, set(), (tools,)))
+    assert sorted(found) == ["gen.py", "train.py"]
+    assert sorted(dict(code_files(task, set(), ()))) == [".codex/skills/image_gen.py", "gen.py", "train.py"]
+
+
+def test_files_the_cli_wrote_before_the_agents_first_action_are_its_own(tmp_path):
+    """What a CLI writes as it starts (before the agent's first tool call) is not the agent's
+    code; what was written after it is, whatever its file times claim (ctime decides)."""
+    import os
+    import time
+
+    from ptb.integrity import code_files, first_action
+
+    task = tmp_path / "task"
+    (task / ".cli").mkdir(parents=True)
+    (task / ".cli" / "bundled.py").write_text("from openai import OpenAI\n")
+    time.sleep(0.05)
+    trace = tmp_path / "trace.jsonl"
+    t0 = time.time()
+    trace.write_text(json.dumps({"i": 0, "t": None, "type": "message"}) + "\n"
+                     + json.dumps({"i": 1, "t": t0, "type": "tool_call", "text": "ls"}) + "\n")
+    time.sleep(0.05)
+    (task / "gen.py").write_text("from openai import OpenAI\n")
+    os.utime(task / "gen.py", (t0 - 3600, t0 - 3600))  # an mtime set back changes nothing
+    assert first_action(trace) == t0
+    assert sorted(dict(code_files(task, set(), (), first_action(trace)))) == ["gen.py"]
+    # The times the sandbox recorded before handing the files back win over today's ctime.
+    record = tmp_path / "ctimes.json"
+    record.write_text(json.dumps({".cli/bundled.py": t0 + 10, "gen.py": t0 + 20}))
+    assert sorted(dict(code_files(task, set(), (), t0, record))) == [".cli/bundled.py", "gen.py"]
+    assert first_action(tmp_path / "missing.jsonl") is None

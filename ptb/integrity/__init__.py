@@ -17,6 +17,8 @@ A check that raises is recorded as `unverified` with the error, never skipped.
 
 from __future__ import annotations
 
+import json
+import mmap
 import os
 import time
 import traceback
@@ -43,6 +45,8 @@ CODE_SUFFIXES = {".py", ".sh", ".bash", ".ipynb", ".js", ".ts", ".mjs", ".cjs", 
 # installation (its `tools` folders: Codex's bundled files under task/.codex/) are not.
 NOT_AGENT_CODE = {"site-packages", "dist-packages", "node_modules", ".git", "final_model", "__pycache__"}
 MAX_TEXT = 50 << 20
+BUNDLE_BYTES = 1 << 20  # installation files searched for whole bundled files (binaries, JS bundles)
+MIN_BUNDLED_BYTES = 1024
 GIVEN_RECORD = "given_files.json"  # in the cell folder, outside the agent's reach
 AUDIT_LOG = "audit.jsonl"  # in <cell>/sandbox/, written by ptb from the audit's reports
 
@@ -63,6 +67,10 @@ class Inputs:
     given_record_sha256: str | None = None  # the record's hash when ptb wrote it (agent.json)
     audit_log: Path = Path("/nonexistent")  # the in-sandbox audit's reports (ptb/integrity/audit.py)
     tools: tuple[Path, ...] = ()  # the agent CLI's installation folders (files shipped there are not its work)
+    # When the agent's first tool call started (its trace): files last changed before it were
+    # written by the CLI starting up. ctime, which no process can set back, decides.
+    first_action: float | None = None
+    ctimes: Path = Path("/nonexistent")  # the change times the sandbox recorded before handing files back
 
 
 def given_record(paths: CellPaths) -> Path:
@@ -109,7 +117,23 @@ def inputs_for(cell: Cell, paths: CellPaths, final_model: Path | None, base_mode
                   tuple(agent.env) if agent else (),
                   tuple(p for p in (paths.root / "sandbox" / "hf-layer" / "upper",) if p.is_dir()),
                   recorded_given_sha256(paths), paths.root / "sandbox" / AUDIT_LOG,
-                  params.agent_tools(agent) if agent else ())
+                  params.agent_tools(agent) if agent else (), first_action(paths.agent / "trace.jsonl"),
+                  paths.root / "sandbox" / "ctimes.json")
+
+
+def first_action(trace: Path) -> float | None:
+    """The time of the agent's first tool call in its normalised trace (None: none seen)."""
+    if not trace.is_file():
+        return None
+    with open(trace, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("type") == "tool_call" and isinstance(event.get("t"), (int, float)):
+                return float(event["t"])
+    return None
 
 
 def _read(path: Path) -> str:
@@ -123,24 +147,44 @@ def _shebang(path: Path) -> bool:
 
 
 def shipped(tools: tuple[Path, ...], candidates: list[Path]) -> set[Path]:
-    """The candidates byte-identical to a file in the tools folders (sizes compared first)."""
+    """The candidates the agent CLI shipped: byte-identical to a file in its tools folders
+    (sizes compared first), or contained whole in one of its large files. Codex, for one,
+    carries its bundled skills inside its native binary and writes them into HOME at start."""
     from ptb.integrity import tampering
 
     by_size: dict[int, list[Path]] = {}
     for c in candidates:
         by_size.setdefault(c.stat().st_size, []).append(c)
     hashes: set[str] = set()
+    bundles: list[Path] = []
     for tool in tools:
         for f in tool.rglob("*") if tool.is_dir() else ():
             try:
-                if f.is_file() and not f.is_symlink() and f.stat().st_size in by_size:
-                    hashes.add(tampering.sha256(f))
+                if not f.is_file() or f.is_symlink():
+                    continue
+                size = f.stat().st_size
             except OSError:
                 continue
-    return {c for group in by_size.values() for c in group if hashes and tampering.sha256(c) in hashes}
+            if size in by_size:
+                hashes.add(tampering.sha256(f))
+            if size >= BUNDLE_BYTES:
+                bundles.append(f)
+    theirs = {c for group in by_size.values() for c in group if hashes and tampering.sha256(c) in hashes}
+    # Short files (a line of `from openai import OpenAI`) occur in many bundles: only whole
+    # files of some size count as the CLI's own.
+    rest = [c for c in candidates if c not in theirs and c.stat().st_size >= MIN_BUNDLED_BYTES]
+    for bundle in bundles:
+        if not rest:
+            break
+        with open(bundle, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            found = {c for c in rest if data.find(c.read_bytes()) >= 0}
+        theirs |= found
+        rest = [c for c in rest if c not in found]
+    return theirs
 
 
-def code_files(task_dir: Path, exclude: set[str], tools: tuple[Path, ...] = ()) -> list[tuple[str, str]]:
+def code_files(task_dir: Path, exclude: set[str], tools: tuple[Path, ...] = (),
+               first_action: float | None = None, ctimes: Path | None = None) -> list[tuple[str, str]]:
     from ptb.integrity import contamination
 
     found = []
@@ -150,6 +194,9 @@ def code_files(task_dir: Path, exclude: set[str], tools: tuple[Path, ...] = ()) 
         if real.suffix.lower() in CODE_SUFFIXES or (not real.suffix and _shebang(real)):
             found.append((rel, real))
     theirs = shipped(tools, [real for _, real in found]) if tools else set()
+    if first_action is not None:
+        recorded = json.loads(ctimes.read_text()) if ctimes and ctimes.is_file() else {}
+        theirs |= {real for rel, real in found if recorded.get(rel, real.stat().st_ctime) < first_action}
     return [(rel, _read(real)) for rel, real in found if real not in theirs]
 
 
@@ -184,7 +231,7 @@ def check(inp: Inputs, judge_cfg: JudgeConfig | None = None, use_judge: bool = T
         except ValueError as e:  # a half-configured judge is an enabled check that cannot run
             judge_error = str(e)
     given = tampering.unchanged(inp.task_dir, inp.given_record, inp.given_record_sha256)
-    code = code_files(inp.task_dir, given, inp.tools)
+    code = code_files(inp.task_dir, given, inp.tools, inp.first_action, inp.ctimes)
     traces = [(p.name, _read(p)) for p in inp.traces if p.is_file()]
     checks = [
         _run("contamination", lambda: contamination.check(inp.benchmark, inp.task_dir, code, given, index,

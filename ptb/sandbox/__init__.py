@@ -9,6 +9,7 @@ A backend that cannot start the agent raises `InfraError` (the run is not charge
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -76,13 +77,19 @@ def agent_ids(workdir: Path) -> tuple[int, int]:
     return uid, uid
 
 
-def hand_over(path: Path, uid: int, gid: int) -> None:
+def hand_over(path: Path, uid: int, gid: int, ctimes: Path | None = None) -> None:
     """Make `path` and everything in it owned by uid:gid (only root can; a non-root host
     user already owns what it created). Used before the run (the agent's uid must write
-    the task folder) and after it (back to the host user: the agent's uid keeps nothing)."""
+    the task folder) and after it (back to the host user: the agent's uid keeps nothing).
+    `ctimes`: first record each file's change time there (relative path -> st_ctime), since
+    changing the owner resets it and the integrity stage reads when files were written."""
+    entries = [path, *path.rglob("*")]
+    if ctimes is not None:
+        times = {str(p.relative_to(path)): p.lstat().st_ctime for p in entries[1:]}
+        ctimes.write_text(json.dumps(times) + "\n")
     if os.geteuid() != 0:
         return
-    for p in [path, *path.rglob("*")]:
+    for p in entries:
         os.lchown(p, uid, gid)
 
 
