@@ -77,15 +77,17 @@ def agent_ids(workdir: Path) -> tuple[int, int]:
     return uid, uid
 
 
-def hand_over(path: Path, uid: int, gid: int, ctimes: Path | None = None) -> None:
+def hand_over(path: Path, uid: int, gid: int, ctimes: Path | None = None,
+              redact: Callable[[str], str] = str) -> None:
     """Make `path` and everything in it owned by uid:gid (only root can; a non-root host
     user already owns what it created). Used before the run (the agent's uid must write
     the task folder) and after it (back to the host user: the agent's uid keeps nothing).
     `ctimes`: first record each file's change time there (relative path -> st_ctime), since
-    changing the owner resets it and the integrity stage reads when files were written."""
+    changing the owner resets it and the integrity stage reads when files were written;
+    `redact` is applied to the names recorded (a secret in a file name stays out of it)."""
     entries = [path, *path.rglob("*")]
     if ctimes is not None:
-        times = {str(p.relative_to(path)): p.lstat().st_ctime for p in entries[1:]}
+        times = {redact(str(p.relative_to(path))): p.lstat().st_ctime for p in entries[1:]}
         ctimes.write_text(json.dumps(times) + "\n")
     if os.geteuid() != 0:
         return

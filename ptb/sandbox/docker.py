@@ -245,7 +245,8 @@ class DockerSandbox:
                 container.remove(force=True)
             volume.remove(force=True)
             shutil.rmtree(box / "inputs", ignore_errors=True)
-            hand_over(spec.workdir, os.getuid(), os.getgid(), box / "ctimes.json")  # the agent's uid keeps nothing of it
+            # the agent's uid keeps nothing of it
+            hand_over(spec.workdir, os.getuid(), os.getgid(), box / "ctimes.json", traces.Redactor(spec.secrets))
         timings["teardown_s"] = time.monotonic() - t1
         params_json = {"image": self.image, "image_id": image_id, "uid": uid, "gpus": list(spec.gpus),
                        "network": spec.network, "cpus": spec.cpus, "memory_gb": spec.memory_gb,

@@ -229,7 +229,8 @@ class LocalSandbox:
             code, timed_out, ended = self._supervise(proc, spec, box, limits)
         finally:
             limits.remove()
-            hand_over(spec.workdir, os.getuid(), os.getgid(), box / "ctimes.json")  # the agent's uid keeps nothing of it
+            # the agent's uid keeps nothing of it
+            hand_over(spec.workdir, os.getuid(), os.getgid(), box / "ctimes.json", traces.Redactor(spec.secrets))
             shutil.rmtree(box / "inputs", ignore_errors=True)
         with os.fdopen(started_r, "rb") as pipe:
             agent_started = pipe.read() == b"started"
