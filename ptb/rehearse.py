@@ -117,8 +117,6 @@ def serving(sandbox: str, log: Path, key: str) -> Iterator[str]:
     client = docker_sandbox._client()
     from docker.types import Mount
 
-    log.parent.mkdir(parents=True, exist_ok=True)
-    log.touch()
     container = client.containers.run(
         default_image(), ["python", "-m", "ptb.endpoint", "--host", "0.0.0.0", "--port", str(ENDPOINT_PORT),
                           "--log", f"/log/{log.name}", "--key", key],
@@ -148,8 +146,7 @@ def secret_files(folder: Path, key: str) -> list[str]:
 
 
 def requests_since(log: Path, t0: float) -> list[dict]:
-    lines = log.read_text().splitlines() if log.is_file() else []
-    return [r for r in map(json.loads, lines) if r["t"] >= t0]
+    return [r for r in map(json.loads, log.read_text().splitlines()) if r["t"] >= t0]
 
 
 def rehearse_agent(spec: str, sandbox: str, out: Path, url: str, log: Path, key: str, minutes: float) -> Rehearsal:
@@ -212,6 +209,7 @@ def run(grid_path: str | Path, out: Path, minutes: float = 5.0, sandbox: str | N
     key = "sk-ant-api03-rehearsal-" + secrets.token_hex(24)  # shaped like a key: redaction must not rely on that
     log = out / "endpoint" / "requests.jsonl"
     log.parent.mkdir(parents=True, exist_ok=True)
+    log.touch()  # an agent that never starts sends nothing
     done = []
     with serving(g.sandbox, log, key) as url:
         for spec in agents:
