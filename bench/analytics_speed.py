@@ -22,7 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ptb import behaviour, live, params, task, traces  # noqa: E402
+from ptb.agents import traces  # noqa: E402
+from ptb.report import behaviour, live
+from ptb.run import params, task
 
 
 def claude_lines(n: int, start: int = 0) -> list[str]:

@@ -25,8 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ptb import params, paths  # noqa: E402
-from ptb.recipes import sft  # noqa: E402
+from ptb import paths  # noqa: E402
+from ptb.run import params
+from ptb.agents.recipes import sft  # noqa: E402
 
 
 def spin() -> None:

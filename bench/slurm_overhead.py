@@ -1,7 +1,7 @@
 """Measure what Slurm adds per cell: submit to start, and end to result.
 
 Submits N zero-shot cells (tiny-qwen3 on arith, 10 evaluation items) through the real
-slurm executor (`ptb.slurm.submit`: submitit, one job array, `--gres=gpu:1`) to the
+slurm executor (`ptb.run.slurm.submit`: submitit, one job array, `--gres=gpu:1`) to the
 cluster that SLURM_CONF names, then watches the jobs every 0.1 s. Per cell:
 
 - submit -> start: from just before sbatch to the moment the job starts `ptb run`
@@ -26,8 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from ptb import models, slurm
-from ptb.params import Grid, expand
+from ptb import models
+from ptb.run import slurm
+from ptb.run.params import Grid, expand
 from ptb.paths import ExperimentPaths
 
 

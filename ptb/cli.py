@@ -9,8 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from ptb import params, paths
-from ptb.params import Cell, ParamError, short
+from ptb import paths
+from ptb.run import params
+from ptb.run.params import Cell, ParamError, short
 
 
 class UsageError(Exception):
@@ -68,7 +69,7 @@ def _hours(value: str) -> float:
 
 
 def cmd_run(a) -> int:
-    from ptb import grid
+    from ptb.run import grid
 
     cell = Cell(a.experiment, a.agent, a.model, a.benchmark, a.seed, a.hours, a.sandbox, a.engine, a.network,
                 a.eval_limit, a.cpus, a.memory_gb, a.pids_limit or None,
@@ -86,7 +87,7 @@ def cmd_run(a) -> int:
 
 
 def cmd_grid(a) -> int:
-    from ptb import grid
+    from ptb.run import grid
 
     g = params.load_grid(a.params, executor=a.executor, sandbox=a.sandbox, engine=a.engine, hours=a.hours)
     if g.executor == "slurm":
@@ -95,7 +96,7 @@ def cmd_grid(a) -> int:
         except ImportError:
             raise UsageError("the slurm executor needs submitit, which is not installed here: "
                              "pip install submitit (or install ptb with its dependencies again)") from None
-        from ptb import slurm
+        from ptb.run import slurm
 
         outcomes = slurm.run_grid(g, params.expand(g), Path(a.out), force=a.force, follow=not a.detach)
     else:
@@ -126,7 +127,7 @@ def _experiment(folder: str, wait_s: float = 0) -> Path:
 
 
 def cmd_status(a) -> int:
-    from ptb import live
+    from ptb.report import live
 
     if a.interval <= 0:
         raise UsageError(f"--interval must be > 0 seconds, got {a.interval}")
@@ -150,7 +151,7 @@ def cmd_status(a) -> int:
 
 
 def cmd_cancel(a) -> int:
-    from ptb import slurm
+    from ptb.run import slurm
 
     _experiment(a.experiment)
     cancelled = slurm.cancel(Path(a.experiment))
@@ -159,7 +160,8 @@ def cmd_cancel(a) -> int:
 
 
 def cmd_demo(a) -> int:
-    from ptb import grid, models
+    from ptb import models
+    from ptb.run import grid
 
     started = time.monotonic()
     out = Path(a.out).resolve()
@@ -186,7 +188,7 @@ def run_leaderboard_notebook(dirs: list[Path], out: Path, weights: str = "v1", r
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from ptb import leaderboard
+    from ptb.report import leaderboard
 
     try:
         board = leaderboard.build(dirs, weights=weights, reference=reference)
@@ -207,13 +209,13 @@ def run_leaderboard_notebook(dirs: list[Path], out: Path, weights: str = "v1", r
 
 
 def leaderboard_text(board) -> str:
-    from ptb import leaderboard
+    from ptb.report import leaderboard
 
     return leaderboard.to_text(board)
 
 
 def cmd_regrade(a) -> int:
-    from ptb import regrade
+    from ptb.run import regrade
 
     exp = Path(a.experiment_dir)
     if not exp.is_dir():
@@ -243,7 +245,7 @@ def cmd_doctor(a) -> int:
 
 
 def cmd_rehearse(a) -> int:
-    from ptb import rehearse
+    from ptb.run import rehearse
 
     done = rehearse.run(a.params, Path(a.out), minutes=a.minutes, sandbox=a.sandbox)
     print(rehearse.report(done))
@@ -251,13 +253,13 @@ def cmd_rehearse(a) -> int:
 
 
 def _protocol(a):
-    from ptb.protocol import Protocol
+    from ptb.eval.protocol import Protocol
 
     return Protocol(a.protocol, tuple(a.option), getattr(a, "shuffle_seed", None))
 
 
 def cmd_eval(a) -> int:
-    from ptb import evaluation
+    from ptb.eval import evaluation
     from ptb.benchmarks import sealed
 
     if a.samples_file and sealed.in_sandbox():
@@ -282,7 +284,7 @@ def cmd_eval(a) -> int:
 
 
 def cmd_score(a) -> int:
-    from ptb import evaluation
+    from ptb.eval import evaluation
 
     under = _protocol(a).drawn()
     bench = evaluation.benchmark(a.benchmark, under)
@@ -314,7 +316,7 @@ def cmd_score(a) -> int:
 
 
 def cmd_prompt(a) -> int:
-    from ptb import prompt
+    from ptb.eval import prompt
 
     try:
         view = prompt.show(a.model, a.benchmark, index=a.index, under=_protocol(a), max_tokens=a.max_tokens)
@@ -336,7 +338,7 @@ def _read_jsonl(path: Path, flag: str) -> list[dict]:
 
 
 def _protocol_flags(p: argparse.ArgumentParser, shuffle_seed: bool = False) -> None:
-    from ptb import protocol
+    from ptb.eval import protocol
 
     p.add_argument("--protocol", choices=protocol.RELEASES, default=protocol.DEFAULT,
                    help=f"the PostTrainBench release whose scoring rules apply (default {protocol.DEFAULT})")
@@ -463,8 +465,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ptb.grid import CellBusy, CellFailed
-    from ptb.slurm import SlurmError
+    from ptb.run.grid import CellBusy, CellFailed
+    from ptb.run.slurm import SlurmError
 
     args = parser().parse_args(argv)
     try:

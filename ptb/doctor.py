@@ -91,7 +91,7 @@ def vllm(has_gpus: bool) -> Check:
 
 
 def api_keys(agents: list[str]) -> list[Check]:
-    from ptb import params
+    from ptb.run import params
 
     checks = []
     for spec in agents:
@@ -159,7 +159,7 @@ def cached_test_data(benchmarks: list[str] | None = None) -> Check:
 def run(grid: str | None = None, outputs: str = "outputs") -> list[Check]:
     agents = []
     if grid:
-        from ptb import params
+        from ptb.run import params
 
         agents = params.load_grid(grid).agents
     gpu_checks = gpus()

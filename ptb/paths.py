@@ -91,5 +91,5 @@ class ExperimentPaths:
 
     @property
     def plan(self) -> Path:
-        """The local grid's cells and process (`ptb.grid.write_plan`), read by the live view."""
+        """The local grid's cells and process (`ptb.run.grid.write_plan`), read by the live view."""
         return self.root / ".grid.json"

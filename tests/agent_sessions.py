@@ -1,7 +1,7 @@
 """One agent session written in each of the four CLIs' stream formats, shaped as the real
-CLIs write them (the shapes ptb/traces.py parses), saved as a finished cell the way ptb saves
+CLIs write them (the shapes ptb/agents/traces.py parses), saved as a finished cell the way ptb saves
 one: stdout.log with the arrival time of each line beside it (stdout.times), then trace.jsonl
-and trace_summary.json from ptb.traces.
+and trace_summary.json from ptb.agents.traces.
 
 A step is (minute from the agent's start, kind, fields). `say` is the agent's text, `think`
 its reasoning; every other kind is one tool call and its result, which comes `seconds`
@@ -30,7 +30,8 @@ import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ptb import params, traces
+from ptb.agents import traces
+from ptb.run import params
 
 SFT = """from datasets import load_dataset
 from trl import SFTConfig, SFTTrainer
@@ -289,7 +290,7 @@ def write_session(cell: Path, fmt: str, steps: list, *, model: str = "Qwen/Qwen3
     invocations = responses(steps)
     lines = []
     for m, inv in enumerate(invocations):
-        if m:  # ptb.reprompt's marker, printed before the follow-up
+        if m:  # ptb.agents.reprompt's marker, printed before the follow-up
             marker = next(f["text"] for _, kind, f in steps if kind == "reprompt")
             lines.append((start + 60 * inv[0][0][1] - 2, marker))
         before = sum(len(i) for i in invocations[:m])

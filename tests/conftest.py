@@ -51,8 +51,8 @@ def reference_data(ptb_cache, tmp_path_factory) -> Path:
     """An offline PTB_DATA_DIR holding the reference's files (`<dir>/aisa-group/PostTrainBench/<path>`),
     built from ../shared; every file ptb reads from the reference is also put into the session's ptb
     cache, so tests that point PTB_DATA_DIR elsewhere (at benchmark rows) still find them."""
-    import ptb.benchmarks  # noqa: F401  (with ptb.chat: the modules that declare reference files)
-    from ptb import chat, reference  # noqa: F401
+    import ptb.benchmarks  # noqa: F401  (with ptb.eval.chat: the modules that declare reference files)
+    from ptb.eval import chat, reference  # noqa: F401
 
     root = tmp_path_factory.mktemp("reference-data")
     repo = root / reference.REPO

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ptb
-from ptb import cell as cell_stage
-from ptb.params import Cell
+from ptb.run import cell as cell_stage
+from ptb.run.params import Cell
 from results_tree import write_cell
 
 GRID = "experiment: t\nagents: [zero-shot]\nmodels: [tiny-qwen3]\nbenchmarks: [arith]\n"
@@ -79,7 +79,7 @@ def test_agent_definition(tmp_path, monkeypatch):
     (tmp_path / "twice.yaml").write_text("name: twice\ncommand: [echo]\nnetwork: false\nnetwork: true\n")
     one_line(ptb(*run, "--agent", "twice"), str(tmp_path / "twice.yaml"), "'network' appears twice")
     (tmp_path / "vars.yaml").write_text('name: vars\ncommand: [echo, "{effort}"]\nvars: {effort: high}\n')
-    from ptb import params
+    from ptb.run import params
 
     assert params.load_agent("vars@effort=low").vars == {"effort": "low"}  # a declared variable is a placeholder
     assert not (tmp_path / "out").exists()

@@ -1,4 +1,4 @@
-"""Behaviour profiles and near misses (ptb/behaviour.py) from sessions written in each of the
+"""Behaviour profiles and near misses (ptb/report/behaviour.py) from sessions written in each of the
 four CLI agents' stream formats, the per-agent table and its sentences, the run explorer's
 near-miss links, and the leaderboard's cost per point."""
 
@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from agent_sessions import ARRIVAL_LAG_S, EXPECTED, FORMATS, PRICES, RESPONSE, SESSION, response_cost, write_session
-from ptb import behaviour, explore, leaderboard, traces
+from ptb.agents import traces
+from ptb.report import behaviour, explore, leaderboard
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -171,7 +172,7 @@ def test_cost_per_point(board):
     assert t.loc["claude-code", "gpu_h"] == pytest.approx((100 + 590) / 60 / 2)  # one GPU, two runs
     assert t.loc["claude-code", "pts_per_gpu_h"] == pytest.approx(gain / ((100 + 590) / 60 / 2))
     assert math.isnan(t.loc["codex", "pts_per_usd"])  # no cost reported
-    from ptb import charts
+    from ptb.report import charts
     assert "points gained per USD" in charts.to_svg(charts.cost_per_point(board))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ptb, survivors
-from ptb import chat, engines
+from ptb.eval import chat, engines
 from ptb.benchmarks import BENCHMARKS, bfcl, gpqamain, gsm8k, humaneval
 from ptb.benchmarks.data import load_rows
 

@@ -12,7 +12,7 @@ import transformers
 import yaml
 
 from conftest import ptb, survivors
-from ptb import params
+from ptb.run import params
 
 
 def run_cell(tmp_path: Path, agent: str, *extra: str, hours: float = 0.01) -> dict:

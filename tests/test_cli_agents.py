@@ -1,6 +1,6 @@
 """The four CLI agent definitions: their commands run (with stand-in CLIs that record their
 arguments and print one event of their real format), variants override their variables,
-and the re-prompting loop (ptb/reprompt.py) stops once fewer than N minutes remain."""
+and the re-prompting loop (ptb/agents/reprompt.py) stops once fewer than N minutes remain."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ptb
-from ptb import cell, params, traces
+from ptb.agents import traces
+from ptb.run import cell, params
 
 EVENTS = {  # one line each CLI prints, in its own stream format
     "claude": '{"type":"result","subtype":"success","result":"ok","total_cost_usd":0.5,"usage":{"input_tokens":3,"output_tokens":2}}',

@@ -4,7 +4,8 @@ import csv
 import json
 
 from conftest import ptb
-from ptb import params, paths
+from ptb import paths
+from ptb.run import params
 
 
 def test_demo_trains_evaluates_and_ranks(tmp_path):

@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from conftest import ROOT, ptb, survivors
-from ptb import traces
+from ptb.agents import traces
 from ptb.sandbox import InfraError, SandboxSpec
 from ptb.sandbox import image as sandbox_image
 from ptb.sandbox.docker import DockerSandbox, agent_ids, container_config
@@ -275,7 +275,7 @@ def test_limits_are_enforced(tmp_path, engine, sandbox_image_tag):
             print(e)
         print('forks', len(procs))"
         id -u; cat /proc/self/status | grep -i '^CapEff'
-        python -m ptb.reprompt -- echo "first prompt: {message}"  # ptb's code runs in the image's Python
+        python -m ptb.agents.reprompt -- echo "first prompt: {message}"  # ptb's code runs in the image's Python
     """
     spec = spec_for(tmp_path, ["bash", "-c", textwrap.dedent(script)], memory_gb=0.25, pids_limit=20)
     (spec.workdir / "prompt.md").write_text("train well")

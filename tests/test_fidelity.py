@@ -42,9 +42,9 @@ from inspect_ai.scorer import Target, choice, match, value_to_float
 from inspect_ai.solver import TaskState, multiple_choice
 
 from conftest import ROOT, SHARED
-from ptb import evaluation
+from ptb.eval import evaluation
 from ptb.benchmarks import aime2025, bfcl, gpqamain, gsm8k, humaneval
-from ptb.protocol import Protocol
+from ptb.eval.protocol import Protocol
 
 inspect_gsm8k = importlib.import_module("inspect_evals.gsm8k.gsm8k")  # the modules, not the task functions
 inspect_aime = importlib.import_module("inspect_evals.aime2025.aime2025")
@@ -497,7 +497,7 @@ DECODING = [
 
 @pytest.mark.parametrize("gen,expected", DECODING)
 def test_decoding_reads_generation_config_as_the_reference(gen, expected, tmp_path):
-    from ptb import protocol
+    from ptb.eval import protocol
 
     if gen is not None:
         (tmp_path / "generation_config.json").write_text(json.dumps(gen))

@@ -232,7 +232,7 @@ def test_hostile_agent_is_held_by_the_docker_sandbox(tmp_path, make_agent, monke
 
 
 def test_redaction_at_word_starts_in_names_and_binary_files_but_not_given_files(tmp_path):
-    from ptb import traces
+    from ptb.agents import traces
 
     key = "sk-" + "Aa1Bb2Cc3Dd4Ee5Ff6Gg7Hh8"
     assert traces.Redactor()(f"task-{'x' * 30} name-{key}.txt") == f"task-{'x' * 30} name-[REDACTED].txt"

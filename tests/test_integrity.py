@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, ptb
-from ptb import integrity, task
+from ptb import integrity
+from ptb.run import task
 from ptb.benchmarks import BENCHMARKS
 from ptb.integrity import contamination, judge
-from ptb.params import Cell
+from ptb.run.params import Cell
 from ptb.paths import CellPaths
 
 FIXTURES = ROOT / "tests" / "fixtures" / "integrity"

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from conftest import SHARED_DATA, ptb
-from ptb import evaluation, judge
+from ptb.eval import evaluation, judge
 from ptb.benchmarks import arenahardwriting as arena
 from ptb.benchmarks import healthbench as hb
 

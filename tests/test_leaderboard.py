@@ -5,7 +5,7 @@ import statistics
 
 import pytest
 
-from ptb import leaderboard
+from ptb.report import leaderboard
 
 MODELS = ["Qwen/Qwen3-1.7B-Base", "google/gemma-3-4b-pt"]
 BENCH = ["gsm8k", "humaneval"]

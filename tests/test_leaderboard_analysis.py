@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from ptb import analysis, charts, explore, leaderboard
+from ptb.report import analysis, charts, explore, leaderboard
 from results_tree import CODE, MODELS, make_tree, write_cell
 
 

@@ -7,7 +7,7 @@ import subprocess
 from PIL import Image
 
 from conftest import ptb
-from ptb import charts
+from ptb.report import charts
 from results_tree import make_tree
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -58,7 +58,7 @@ def test_leaderboard_html_renders_its_charts_in_chromium(tmp_path):
 def test_a_blank_page_fails_the_screenshot_check(tmp_path):
     """The check above must fail where the charts are missing: the same page, SVGs removed."""
     tree = make_tree(tmp_path / "results")
-    from ptb import leaderboard
+    from ptb.report import leaderboard
 
     board = leaderboard.build([tree])
     _, html_path = leaderboard.write(board, tmp_path / "board")

@@ -1,4 +1,4 @@
-"""The live view (ptb/live.py, `ptb status --watch`, notebooks/live.ipynb) on real running
+"""The live view (ptb/report/live.py, `ptb status --watch`, notebooks/live.ipynb) on real running
 cells: the demo grid, a scripted agent that calls evaluate.py, the local sandbox's monitor."""
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from pathlib import Path
 import papermill
 
 from conftest import ROOT, ptb
-from ptb import live, task
-from ptb.params import Cell
+from ptb.report import live
+from ptb.run import task
+from ptb.run.params import Cell
 
 FAKE_KEY = "sk-ant-" + "x9" * 12  # key-shaped: the live view must never show it
 

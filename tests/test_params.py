@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ptb
-from ptb import params
+from ptb.run import params
 
 GOOD = """\
 experiment: t

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, ptb
-from ptb import endpoint, rehearse
+from ptb.agents import endpoint
+from ptb.run import rehearse
 from ptb.sandbox import image
 from test_docker import BASE, WHEELHOUSE, engine, sandbox_image_tag  # noqa: F401 (fixtures)
 
 CLIS = ("claude-code", "codex", "gemini-cli", "opencode")
-# The script (ptb/endpoint.py SCRIPT): timer.sh, train.py, evaluate.py, then a last answer;
+# The script (ptb/agents/endpoint.py SCRIPT): timer.sh, train.py, evaluate.py, then a last answer;
 # per response (fresh input, cache reads, output) = (1000, 0, 30), (2000, 800, 60),
 # (3000, 1600, 90), (4000, 2400, 20); at 3 / 0.3 / 15 USD per million input / cache-read /
 # output tokens: (10000 * 3 + 4800 * 0.3 + 200 * 15) / 1e6 USD.

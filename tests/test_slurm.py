@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, ptb, survivors
-from ptb import params
+from ptb.run import params
 from ptb.paths import CellPaths
 
 CELL = "{agent}__tiny-qwen3__arith__s{seed}"

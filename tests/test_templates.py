@@ -16,10 +16,11 @@ from tokenizers import Tokenizer, models
 
 import ptb
 from conftest import SHARED_DATA
-from ptb import chat, engines, reference, task
+from ptb.eval import chat, engines, reference
+from ptb.run import task
 from ptb.benchmarks import BENCHMARKS, Sample, bfcl
 from ptb.integrity import tampering
-from ptb.params import Cell
+from ptb.run.params import Cell
 
 OFFLINE = SHARED_DATA / "reference-9082063"
 MANIFEST = set(OFFLINE.joinpath("MANIFEST.txt").read_text().split())
@@ -179,7 +180,7 @@ def test_task_folder_gets_the_templates_and_tampering_covers_them(tmp_path, tiny
         ("templates/smollm.jinja", "modified"), ("templates/qwen3.jinja", "deleted or replaced")}
 
 
-# ---- ptb/reference.py ------------------------------------------------------------------------------
+# ---- ptb/eval/reference.py ------------------------------------------------------------------------------
 
 def all_ptb_modules() -> None:
     for info in pkgutil.walk_packages(ptb.__path__, "ptb."):

@@ -1,4 +1,4 @@
-"""The usage record (ptb/traces.py) from sessions written in each of the four CLIs' stream
+"""The usage record (ptb/agents/traces.py) from sessions written in each of the four CLIs' stream
 formats: the same scripted traffic gives the same figures in each, re-prompts add up, a run
 killed at the deadline counts each response once, cached tokens have their own prices, and
 tool calls carry their start and end."""
@@ -10,7 +10,9 @@ import pytest
 
 import agent_sessions
 from agent_sessions import FORMATS, PRICES, SESSION, response_cost, write_session
-from ptb import behaviour, params, traces
+from ptb.agents import traces
+from ptb.report import behaviour
+from ptb.run import params
 
 N = 11  # model responses in SESSION: 10 in the first invocation, 1 after the re-prompt
 FULL = {"input_tokens": 200 * N, "cache_read_tokens": 1000 * N, "cache_write_tokens": 0, "output_tokens": 80 * N,
@@ -106,7 +108,7 @@ def test_claude_retrying_without_network_is_errors():
 # Recorded from the pinned CLIs, each against a local endpoint scripted to answer every request
 # with 200 uncached and 1000 cached input tokens and 80 output tokens (OpenAI's and Gemini's: 30 of
 # them reasoning): a text and a shell call, then a text after the tool's result; then the same
-# again in the same session after ptb.reprompt's marker. claude 2.1.332: `claude -p ...
+# again in the same session after ptb.agents.reprompt's marker. claude 2.1.332: `claude -p ...
 # --output-format stream-json --verbose`, then `--continue`; codex 0.171.0: `codex exec --json`, then
 # `exec resume --last`; gemini 0.61.0: `gemini --output-format stream-json --yolo -p`, then
 # `--resume latest`; opencode 1.18.33: `opencode run --format json` with a provider of its own

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, ptb, survivors
-from ptb import engines, protocol
+from ptb.eval import engines, protocol
 from ptb.benchmarks import Sample
 
 PYTHON = sys.executable
@@ -106,7 +106,7 @@ def test_tools_render_and_generate(vllm_python, varied_model):
     script = textwrap.dedent("""
         import json, sys
         from pathlib import Path
-        from ptb import engines, protocol
+        from ptb.eval import engines, protocol
         from ptb.benchmarks import Sample
         samples = [Sample(**s) for s in json.loads(sys.argv[2])]
         print(json.dumps(engines.generate(Path(sys.argv[1]), samples, engine="vllm", sampling=json.loads(sys.argv[3]))))
@@ -123,11 +123,11 @@ def test_tools_render_and_generate(vllm_python, varied_model):
 
 
 def test_sampling_params_carry_the_effective_sampling(vllm_python):
-    """vLLM gets exactly the protocol's sampling (ptb.protocol.sampling, which the transformers
+    """vLLM gets exactly the protocol's sampling (ptb.eval.protocol.sampling, which the transformers
     engine gets too), the model's stop tokens, and a seed per sample."""
     script = textwrap.dedent("""
         import json
-        from ptb import engines, protocol
+        from ptb.eval import engines, protocol
         greedy = {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0, "max_tokens": 9}
         qwen = {"temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0, "repetition_penalty": 1.1, "max_tokens": 9}
         ps = [engines.sampling_params(greedy, stop=[2, 0], seed=0, index=0)]

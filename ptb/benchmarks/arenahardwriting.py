@@ -2,7 +2,7 @@
 Qwen3-1.7B's answers (Li et al., "From Crowdsourced Data to High-Quality Benchmarks: Arena-Hard and
 BenchBuilder Pipeline", 2024; lmarena/arena-hard-auto, Apache-2.0).
 
-Data, judge prompt and judge settings all come from the reference at run time (ptb/reference.py:
+Data, judge prompt and judge settings all come from the reference at run time (ptb/eval/reference.py:
 aisa-group/PostTrainBench at commit 9082063, under `src/eval/tasks/arenahardwriting/`, offline from
 `$PTB_DATA_DIR/aisa-group/PostTrainBench/<path>`): the prompts (`evaluation_code/data/arena-hard-v2.0/
 question.jsonl`) and the stored Qwen3-1.7B answers (`.../model_answer/Qwen3-1.7B.jsonl`, not
@@ -36,7 +36,7 @@ import random
 import re
 from functools import cache
 
-from ptb import judge, reference
+from ptb.eval import judge, reference
 from ptb.benchmarks.base import BatchScore, Benchmark, Sample, Score
 from ptb.benchmarks.data import read_jsonl
 

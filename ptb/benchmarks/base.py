@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from ptb.protocol import Protocol
+    from ptb.eval.protocol import Protocol
 
 # Which chat template renders a benchmark's prompts: the reference's for the model's family (the
 # PostTrainBench benchmarks), or the model tokenizer's own (ptb's synthetic arith, offline).
@@ -62,7 +62,7 @@ class Benchmark:
     aggregate: Callable[[list[Score]], tuple[float, float]] | None = None
     needs_judge: bool = False  # scored by the LLM judge: `ptb eval` checks it is configured before generating
     # Seeds averaged when decoding samples (the reference's v1.2 rule: 5 for GPQA, AIME,
-    # GSM8K, HumanEval; 1 for judged benchmarks; always 1 when greedy; see ptb/protocol.py).
+    # GSM8K, HumanEval; 1 for judged benchmarks; always 1 when greedy; see ptb/eval/protocol.py).
     sampled_seeds: int = 1
     chat_template: ChatTemplate = "reference"
     # What the reference's scorer saw of the raw output (`reasoning_removed` for the inspect-ai

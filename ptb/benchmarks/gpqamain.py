@@ -14,7 +14,7 @@ the hub's current main), so record the hub commit when you publish numbers. A ra
 As the reference's final evaluation (inspect-ai's `multiple_choice(cot=True)` and
 `choice()`): the correct answer is listed first in the source, so the four choices are
 shuffled: one `random.Random(seed)` shuffles the rows' choice positions in row order,
-exactly as inspect-ai's `shuffle_choices=seed`. The seed is the protocol's (ptb/protocol.py):
+exactly as inspect-ai's `shuffle_choices=seed`. The seed is the protocol's (ptb/eval/protocol.py):
 v1.2 fixed it (72332, the reference's first final-evaluation seed); v1 shuffled without
 one, so each run saw a different exam (ptb draws one per evaluation and records it).
 The prompt is inspect-ai's chain-of-thought template; the answer is the letter of the first "ANSWER: X" line, else of the first "ANSWER: X" anywhere, as the
@@ -33,7 +33,7 @@ from functools import cache, partial
 
 from ptb.benchmarks.base import Benchmark, Sample, Score, reasoning_removed
 from ptb.benchmarks.data import load_rows
-from ptb.protocol import GPQA_SEED as SHUFFLE_SEED
+from ptb.eval.protocol import GPQA_SEED as SHUFFLE_SEED
 
 HUB_ID = "Idavidrein/gpqa"
 CONFIG = "gpqa_main"

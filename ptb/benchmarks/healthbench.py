@@ -2,7 +2,7 @@
 (Arora et al., "HealthBench: Evaluating Large Language Models Towards Improved Human Health", 2025;
 data published with openai/simple-evals), graded per physician-written rubric criterion by an LLM judge.
 
-Data and grader prompt come from the reference at run time (ptb/reference.py: aisa-group/PostTrainBench
+Data and grader prompt come from the reference at run time (ptb/eval/reference.py: aisa-group/PostTrainBench
 at commit 9082063, offline from `$PTB_DATA_DIR/aisa-group/PostTrainBench/<path>`): the 245 rows of
 `src/eval/tasks/healthbench/evaluation_code/data/healthbench.jsonl`, and `GRADER_TEMPLATE` and
 `API_MAX_RETRY` of `.../evaluation_code/grader.py`. The rows were drawn from the public HealthBench
@@ -38,7 +38,7 @@ import random
 import re
 from functools import cache
 
-from ptb import judge, reference
+from ptb.eval import judge, reference
 from ptb.benchmarks.base import BatchScore, Benchmark, Sample, Score
 from ptb.benchmarks.data import read_jsonl
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from ptb import params
-from ptb.params import AgentDef, Cell
+from ptb.run import params
+from ptb.run.params import AgentDef, Cell
 from ptb.paths import CellPaths
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 Checks, each with its evidence:
 - config.json declares the same architecture and model_type as the reference model (a
-  relabelled architecture would select another chat template, see ptb/chat.py), and the
+  relabelled architecture would select another chat template, see ptb/eval/chat.py), and the
   final model brings no code (`auto_map`, *.py) and no chat template of its own;
 - the tokenizer keeps the reference vocabulary (every token at the same id; added
   tokens are noted, not flagged);

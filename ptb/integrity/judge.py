@@ -9,7 +9,7 @@ already flagged, the check is then `unverified`, never `clean`.
 The judge runs outside the sandbox after the agent has stopped; nothing of it (prompt,
 endpoint, key) is ever written into the task folder.
 
-Enabled by environment variables (apart from the benchmarks' own judge, ptb/judge.py):
+Enabled by environment variables (apart from the benchmarks' own judge, ptb/eval/judge.py):
 PTB_INTEGRITY_JUDGE_URL (base URL, e.g. http://host:8000/v1), PTB_INTEGRITY_JUDGE_MODEL,
 optionally PTB_INTEGRITY_JUDGE_API_KEY, PTB_INTEGRITY_JUDGE_RUNS (3), PTB_INTEGRITY_JUDGE_TIMEOUT_S (120),
 PTB_INTEGRITY_JUDGE_PROMPT (a file with the system prompt, see `system_prompt`).

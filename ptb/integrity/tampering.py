@@ -16,7 +16,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from ptb import params
+from ptb.run import params
 
 GIVEN = ("prompt.md", "evaluate.py", "timer.sh", "templates")
 

@@ -53,7 +53,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ptb import traces
+from ptb.agents import traces
 from ptb.paths import ROOT
 from ptb.sandbox import InfraError, SandboxRun, SandboxSpec, agent_ids, hand_over, readable_inputs, tool_path
 from ptb.sandbox.image import default_image

@@ -26,7 +26,7 @@ CUDA_VISIBLE_DEVICES, side channels. The Docker sandbox adds a separate image.
 Outside the agent's reach (the cell folder is not in its file system): the run's record
 `<cell>/sandbox/sandbox.json` (uid, limits, timings), resource samples in
 `<cell>/sandbox/monitor.jsonl` (ptb/sandbox/monitor.py), and the agent's stdout/stderr,
-which reach their logs through ptb, redacted on the way in (`ptb.traces.LineLog`).
+which reach their logs through ptb, redacted on the way in (`ptb.agents.traces.LineLog`).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ import threading
 import time
 from pathlib import Path
 
-from ptb import paths, traces
+from ptb import paths
+from ptb.agents import traces
 from ptb.sandbox import (InfraError, SandboxRun, SandboxSpec, agent_ids, cgroups, hand_over, readable_inputs,
                          tool_path)
 from ptb.sandbox.monitor import ProcessTreeMonitor

@@ -6,7 +6,7 @@ the sandbox (the agent cannot alter it; the folder is not mounted into it):
      "pids": int|null, "disk_free_gib": float,
      "gpus": [{"index": str, "util_pct": float, "mem_used_mib": float, "mem_total_mib": float}]}
 `cpu_pct` is summed over cores (200 = two cores busy). `gpus` is empty without nvidia-smi
-or without GPUs assigned to the cell. The live view (`ptb.live`) shows the last sample.
+or without GPUs assigned to the cell. The live view (`ptb.report.live`) shows the last sample.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ gets the number PostTrainBench would publish, flaws included. A release fixes:
   (ptb/benchmarks/humaneval.py); v1 passed any program that exited with code 0.
 - seeds: v1.2 averages 5 seeds for GPQA, AIME, GSM8K and HumanEval when decoding samples
   (1 when greedy, 1 for the judged benchmarks); v1 is one run.
-- the leaderboard weights (v1 includes BFCL; see ptb/leaderboard.py).
+- the leaderboard weights (v1 includes BFCL; see ptb/report/leaderboard.py).
 
 The scorers see what inspect-ai 0.3.150 showed them (its first closed `<think>` block
 removed) and compare numbers as it did (by suffix). ptb's own improvements are OPTIONS,

@@ -10,7 +10,7 @@ What each row comes from:
     agent/stdout.log             the agent's last action and its last evaluate.py score, read
                                  incrementally (only the bytes added since the last refresh)
     agent/agent.json, integrity.json, result.json    the stage reached; the status and score
-    .slurm/jobs.json             queued and failed Slurm jobs (`ptb.slurm.cell_statuses`)
+    .slurm/jobs.json             queued and failed Slurm jobs (`ptb.run.slurm.cell_statuses`)
     /proc/locks                  whether a `ptb run` on this host holds the cell's lock: a
                                  cell without result.json and without a holder was interrupted
 The sandboxes redact the agent's output on the way in; every text shown passes through a
@@ -30,7 +30,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ptb import params, traces
+from ptb.agents import traces
+from ptb.run import params
 from ptb.paths import CellPaths, ExperimentPaths
 
 RUNNING = ("starting", "agent", "integrity", "final evaluation")
@@ -101,7 +102,7 @@ class Watch:
         self._settle_s = SETTLE_S
 
     def snapshot(self) -> list[CellView]:
-        from ptb import leaderboard
+        from ptb.report import leaderboard
 
         slurm = self._slurm_states()
         held = held_locks()
@@ -127,7 +128,7 @@ class Watch:
     def _slurm_states(self) -> dict:
         if not (self.exp.root / ".slurm" / "jobs.json").is_file():
             return {}
-        from ptb import slurm
+        from ptb.run import slurm
 
         return {s.cell: s for s in slurm.cell_statuses(self.exp.root)}
 
@@ -139,7 +140,7 @@ class Watch:
                "benchmark": cell.get("benchmark", "?"), "job_id": job.job_id if job else None}
         result = _read_json(cp.result)
         if result is not None:
-            from ptb.slurm import RESULT_ERRORS
+            from ptb.run.slurm import RESULT_ERRORS
 
             status, reason = result["status"], result.get("reason", "")
             return CellView(**ids, state="failed" if status in RESULT_ERRORS else "done", status=status,
@@ -189,7 +190,7 @@ class Watch:
                     pending = b""
 
     def _take(self, lines: list[str], trace: _Trace) -> None:
-        from ptb.analysis import eval_record
+        from ptb.report.analysis import eval_record
 
         for e in traces.normalise(trace.fmt, lines):
             for line in e["text"].splitlines():
@@ -245,7 +246,7 @@ def _stage(cp: CellPaths) -> str:
 
 def _deadline(cp: CellPaths) -> float | None:
     """The agent's deadline (epoch s); None before the agent started."""
-    from ptb.analysis import agent_start
+    from ptb.report.analysis import agent_start
 
     start, cell = agent_start(cp.root), _read_json(cp.cell_json)
     return None if start is None or cell is None else start + float(cell["hours"]) * 3600

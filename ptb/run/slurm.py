@@ -9,7 +9,7 @@ time limit of the agent's hours + the evaluation allowance + a margin.
     <experiment>/.slurm/jobs.json         every job submitted, per cell, oldest first
     <experiment>/.slurm/submitit/         submitit's pickles and the jobs' own logs
 
-A cell is finished exactly when its result.json exists (see ptb/grid.py): a job killed
+A cell is finished exactly when its result.json exists (see ptb/run/grid.py): a job killed
 mid-cell (time limit, out of memory, node failure, `ptb cancel`) leaves a folder without
 one, and the next `ptb grid` moves it aside and runs the cell again. Re-running the grid
 submits only cells that are neither finished nor queued or running. While `ptb grid`
@@ -39,8 +39,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ptb import grid as local
-from ptb.params import Cell, Grid, ParamError, write_json_atomic
+from ptb.run import grid as local
+from ptb.run.params import Cell, Grid, ParamError, write_json_atomic
 from ptb.paths import ExperimentPaths
 
 # Beyond the agent's hours and the evaluation: papermill and kernel start-up, copying the

@@ -5,8 +5,8 @@
 a server two requests at a time). `transformers` is the fallback that runs anywhere
 (CPU hosts, tests); `auto` takes vLLM on a GPU and says why whenever it does not. Both
 render prompts as the reference did (its chat template for the model's architecture, tools
-included; ptb/chat.py) and tokenise them the same way, and both
-decode with the same effective sampling parameters (`ptb.protocol.sampling`: the model's own
+included; ptb/eval/chat.py) and tokenise them the same way, and both
+decode with the same effective sampling parameters (`ptb.eval.protocol.sampling`: the model's own
 generation_config.json read as the protocol says): what the agent saves with its model decides sampling.
 """
 
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from ptb import chat, protocol
+from ptb.eval import chat, protocol
 from ptb.benchmarks import Sample
 from ptb.benchmarks.base import ChatTemplate
 
@@ -58,7 +58,7 @@ def pick(engine: Engine) -> Choice:
 def generate(model_dir: Path, samples: list[Sample], *, engine: Engine, sampling: dict, seed: int = 0,
              shared_gpu: bool = False, template: ChatTemplate = "reference",
              templates_dir: Path | None = None) -> list[str]:
-    """One output per sample, decoded with `sampling` (`ptb.protocol.sampling`'s dict)."""
+    """One output per sample, decoded with `sampling` (`ptb.eval.protocol.sampling`'s dict)."""
     name = pick(engine).engine
     if name == "transformers":
         return _transformers_generate(model_dir, samples, sampling=sampling, seed=seed, template=template,
@@ -74,7 +74,7 @@ def generate(model_dir: Path, samples: list[Sample], *, engine: Engine, sampling
 
 def render(tokenizer, model_dir: Path, samples: list[Sample], template: ChatTemplate = "reference",
            templates_dir: Path | None = None) -> list[str]:
-    """Prompt texts as the reference's vLLM server rendered them (ptb/chat.py): the reference's
+    """Prompt texts as the reference's vLLM server rendered them (ptb/eval/chat.py): the reference's
     template for the architecture (from `templates_dir` where given), tools offered where the sample
     has them; `template="model"`: the tokenizer's own template instead (ptb's arith). Engines
     tokenise these without adding special tokens: the template wrote them."""

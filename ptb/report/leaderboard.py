@@ -215,7 +215,7 @@ def trace_summary(r: dict) -> dict:
 
 def tokens_of(r: dict) -> float | None:
     """Tokens the agent used, where its scaffold reported them: the usage record's total
-    (input, cached input and output; ptb.traces.usage), else input + output tokens from
+    (input, cached input and output; ptb.agents.traces.usage), else input + output tokens from
     result.json or the trace's totals (older results)."""
     for source in (r.get("usage") or {}, trace_summary(r)):
         if source.get("total_tokens") is not None:
@@ -401,20 +401,20 @@ def to_text(board: Leaderboard) -> str:
 
 def chart(board: Leaderboard):
     """Weighted average per agent: sorted bars with std error bars, baseline rows at the ends."""
-    from ptb import charts
+    from ptb.report import charts
 
     return charts.main(board)
 
 
 def to_svg(chart_obj) -> str:
-    from ptb import charts
+    from ptb.report import charts
 
     return charts.to_svg(chart_obj)
 
 
 def write(board: Leaderboard, out: str | Path) -> tuple[Path, Path]:
     """leaderboard.csv and a self-contained leaderboard.html (tables and every chart inline)."""
-    from ptb import charts
+    from ptb.report import charts
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptb import paths
-from ptb.params import Cell, write_json_atomic
+from ptb.run.params import Cell, write_json_atomic
 from ptb.paths import CellPaths, ExperimentPaths
 
 

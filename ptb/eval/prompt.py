@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ptb import engines, evaluation, models
-from ptb.protocol import Protocol
+from ptb import models
+from ptb.eval import engines, evaluation
+from ptb.eval.protocol import Protocol
 
 # A hub model's files that rendering and decoding read: no weights.
 _CONFIG_FILES = ["*.json", "*.jinja", "*.model", "*.txt", "tokenizer*"]

@@ -1,5 +1,5 @@
 """How the agents worked, computed from their normalised traces (agent/trace.jsonl, see
-ptb/traces.py) and task folders: one behaviour profile per run, a table per agent, the
+ptb/agents/traces.py) and task folders: one behaviour profile per run, a table per agent, the
 differences between agents as sentences, and near misses (the agent mentions a forbidden
 resource, then acts on it or stops itself).
 
@@ -30,11 +30,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ptb import analysis, models
+from ptb import models
+from ptb.report import analysis
 from ptb.integrity import api_use
 from ptb.integrity.contamination import KNOWN_CONTAMINATED
-from ptb.leaderboard import BASELINE_AGENTS, Leaderboard
-from ptb.reprompt import MARKER as REPROMPT_MARKER
+from ptb.report.leaderboard import BASELINE_AGENTS, Leaderboard
+from ptb.agents.reprompt import MARKER as REPROMPT_MARKER
 
 # Tool names of the four CLIs (lower case) -> kind.
 TOOL_KINDS = {

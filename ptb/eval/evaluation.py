@@ -9,9 +9,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptb import engines, judge, protocol
+from ptb.eval import engines, judge, protocol
 from ptb.benchmarks import BENCHMARKS, Benchmark, Sample
-from ptb.protocol import Protocol
+from ptb.eval.protocol import Protocol
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Chat templates and prompt rendering, as the reference renders its prompts.
 
 For the PostTrainBench benchmarks the template is the reference's own file for the model's family
-(fetched from the pinned commit, see ptb/reference.py), chosen from the model's declared
+(fetched from the pinned commit, see ptb/eval/reference.py), chosen from the model's declared
 architecture in config.json, never from its folder name: the reference guessed the family from the
 path string, so a folder named after another family silently changed the template. Gemma uses the
 reference's tool-calling variant where the benchmark offers tools (BFCL), as the reference did.
@@ -26,7 +26,8 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from ptb import paths, reference
+from ptb import paths
+from ptb.eval import reference
 
 # architecture in config.json -> the reference's template family
 FAMILIES = {

@@ -1,5 +1,5 @@
 """`ptb rehearse GRID.yaml [--sandbox local|docker] [--out DIR]`: every CLI agent of a grid, for a minute or two, through the
-grid's real sandbox, against ptb's scripted model endpoint (ptb/endpoint.py) instead of a
+grid's real sandbox, against ptb's scripted model endpoint (ptb/agents/endpoint.py) instead of a
 paid API: what to run before a paid grid.
 
 Each agent runs as one real cell (`ptb run`'s notebook) of tiny-qwen3 on arith, from ptb's
@@ -27,7 +27,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ptb import behaviour, endpoint, params
+from ptb.agents import endpoint
+from ptb.report import behaviour
+from ptb.run import params
 
 # Per trace format (i.e. per CLI): the definition's variables that send it to an endpoint
 # at URL, and the variable holding the key it then sends. Prices make every CLI's cost
@@ -118,7 +120,7 @@ def serving(sandbox: str, log: Path, key: str) -> Iterator[str]:
     from docker.types import Mount
 
     container = client.containers.run(
-        default_image(), ["python", "-m", "ptb.endpoint", "--host", "0.0.0.0", "--port", str(ENDPOINT_PORT),
+        default_image(), ["python", "-m", "ptb.agents.endpoint", "--host", "0.0.0.0", "--port", str(ENDPOINT_PORT),
                           "--log", f"/log/{log.name}", "--key", key],
         detach=True, network_mode="bridge", environment={"PYTHONPATH": docker_sandbox.PTB_SRC},
         mounts=[Mount(f"{docker_sandbox.PTB_SRC}/ptb", str(params.paths.ROOT / "ptb"), type="bind", read_only=True),
@@ -150,7 +152,7 @@ def requests_since(log: Path, t0: float) -> list[dict]:
 
 
 def rehearse_agent(spec: str, sandbox: str, out: Path, url: str, log: Path, key: str, minutes: float) -> Rehearsal:
-    from ptb import grid
+    from ptb.run import grid
 
     rehearsal = Rehearsal(spec)
     full, key_var = variant(spec, url)

@@ -1,7 +1,7 @@
 """Run a CLI agent on the task, then re-prompt it in the same session while more than
 N minutes of the budget remain (agents that stop early leave time unused).
 
-    python -m ptb.reprompt --minutes N --again TEXT -- FIRST ... --- AGAIN ...
+    python -m ptb.agents.reprompt --minutes N --again TEXT -- FIRST ... --- AGAIN ...
 
 FIRST and AGAIN are the CLI's command lines for the first prompt and for a follow-up in
 the same session; `{message}` in them becomes prompt.md's text, then TEXT. With
@@ -44,7 +44,7 @@ def run(first: list[str], again: list[str], minutes: float, text: str, folder: P
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ptb.reprompt", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ptb.agents.reprompt", description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=0, help="re-prompt while more than this many minutes remain")
     p.add_argument("--again", default="", help="the follow-up message")
     p.add_argument("command", nargs=argparse.REMAINDER, help=f"-- FIRST ... {SEPARATOR} AGAIN ...")

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ptb.reprompt import MARKER as REPROMPT_MARKER
+from ptb.agents.reprompt import MARKER as REPROMPT_MARKER
 
 # Shapes of well-known credentials: provider API keys, hub and forge tokens, cloud keys.
 # A key starts a word: "task-..." holds no "sk-..." key.
@@ -360,7 +360,7 @@ USAGE = (*TOKENS, "total_tokens", "cost_usd", "cost_source", "reported_cost_usd"
 
 
 def _starts_invocation(e: dict) -> bool:
-    """The CLI's first line (or ptb.reprompt's marker before a follow-up): a new process."""
+    """The CLI's first line (or ptb.agents.reprompt's marker before a follow-up): a new process."""
     return (e["type"] == "system" and e["text"].startswith("init")) or \
         (e["type"] == "text" and e["text"].startswith(REPROMPT_MARKER))
 

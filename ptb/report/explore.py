@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ptb import analysis, behaviour, charts, leaderboard
+from ptb.report import analysis, behaviour, charts, leaderboard
 
 MAX_TRANSCRIPT_CHARS = 400_000  # the tail of longer traces: a browser tab stays responsive
 
@@ -81,7 +81,7 @@ def transcript(cell_dir: str | Path, search: str = "", around: int | None = None
 
 
 def behaviour_table(cell_dir: str | Path) -> pd.DataFrame:
-    """The run's behaviour profile (ptb/behaviour.py), one measure per row."""
+    """The run's behaviour profile (ptb/report/behaviour.py), one measure per row."""
     return pd.DataFrame([{"measure": k, "value": v if isinstance(v, str) else json.dumps(v, default=str)}
                          for k, v in behaviour.profile(cell_dir).items()])
 

@@ -17,7 +17,7 @@ Every request is recorded (`Endpoint.requests`, and one JSON line per request in
 the API, the model, the step, whether it was part of the script and whether it carried the
 expected key; never the key itself.
 
-    python -m ptb.endpoint [--host 127.0.0.1] [--port 0] [--log FILE] [--key KEY]
+    python -m ptb.agents.endpoint [--host 127.0.0.1] [--port 0] [--log FILE] [--key KEY]
 """
 
 from __future__ import annotations
@@ -352,7 +352,7 @@ class Endpoint:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m ptb.endpoint", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m ptb.agents.endpoint", description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--log", type=Path, default=None, help="append one JSON line per request")

@@ -46,7 +46,7 @@ def cached(path: str) -> Path:
 def local(path: str) -> Path:
     """The file on this host: the offline copy, the checked cache entry, or a fresh download."""
     if path not in PATHS:
-        raise KeyError(f"{path}: not a declared reference file (declare it with ptb.reference.file)")
+        raise KeyError(f"{path}: not a declared reference file (declare it with ptb.eval.reference.file)")
     root = os.environ.get("PTB_DATA_DIR")
     if root and (Path(root) / REPO / path).is_file():
         return Path(root) / REPO / path

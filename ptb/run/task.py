@@ -12,9 +12,9 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from ptb import chat
+from ptb.eval import chat
 from ptb.benchmarks import BENCHMARKS
-from ptb.params import Cell
+from ptb.run.params import Cell
 
 PROMPT = """\
 # Your task: post-train a base language model

@@ -28,7 +28,7 @@ class ParamError(ValueError):
 
 # A cell's budget: above 10 days it is a typo (1.0e+9 h puts the deadline 100,000 years out).
 MAX_HOURS = 240.0
-# Placeholders ptb fills in an agent's command (cell.agent_command); ptb.reprompt fills {message}.
+# Placeholders ptb fills in an agent's command (cell.agent_command); ptb.agents.reprompt fills {message}.
 PLACEHOLDERS = ("prompt", "prompt_file", "base_model", "instruct_model", "model_id", "benchmark", "hours", "python",
                 "message")
 
@@ -67,7 +67,7 @@ class Grid(_Strict):
     cpus: float | None = None
     memory_gb: float | None = None
     pids_limit: int | None = 4096
-    # executor: slurm (see ptb/slurm.py). Time limit per job: hours + slurm_eval_minutes + a margin.
+    # executor: slurm (see ptb/run/slurm.py). Time limit per job: hours + slurm_eval_minutes + a margin.
     slurm_partition: str | None = None
     slurm_account: str | None = None
     slurm_qos: str | None = None
@@ -77,14 +77,14 @@ class Grid(_Strict):
     # Resubmissions of a cell whose job was lost to the infrastructure (node failure, preemption).
     infra_retries: int = 1
     # The PostTrainBench release whose scoring rules the final evaluation follows, and named
-    # deviations from it (ptb/protocol.py).
+    # deviations from it (ptb/eval/protocol.py).
     protocol: Literal["v1.2", "v1"] = "v1.2"
     options: list[str] = []
 
     @field_validator("options")
     @classmethod
     def _options(cls, v: list[str]) -> list[str]:
-        from ptb.protocol import OPTIONS
+        from ptb.eval.protocol import OPTIONS
 
         for o in v:
             if o not in OPTIONS:
@@ -130,7 +130,7 @@ class AgentDef(_Strict):
 
     `command` placeholders: {prompt} (the task text), {prompt_file}, {base_model} (path),
     {instruct_model} (path; only agents that need it), {model_id}, {benchmark}, {hours},
-    {python} (the interpreter that has ptb installed), {message} (ptb.reprompt's), and the
+    {python} (the interpreter that has ptb installed), {message} (ptb.agents.reprompt's), and the
     names in `vars`. Any other {name} is an error at load (a typo would run as literal text);
     shell variables are written ${NAME}.
     """
@@ -147,7 +147,7 @@ class AgentDef(_Strict):
     # variants are parameters, not copies of the file.
     vars: dict[str, str] = {}
     # Subscription logins: token files under the host's home (e.g. ~/.codex/auth.json), copied
-    # into the agent's HOME for the run only, their values redacted (ptb/credentials.py).
+    # into the agent's HOME for the run only, their values redacted (ptb/agents/credentials.py).
     token_files: list[str] = []
     # Host folders holding the programs `command` runs (an npm prefix with the CLI, ...):
     # read-only in the sandbox at their own paths, their bin/ first on PATH. `~` and $VARS
@@ -317,13 +317,13 @@ def load_agent(spec: str) -> AgentDef:
             if m.group(1) not in known:
                 raise ParamError(f"{path}: key 'command': unknown placeholder '{{{m.group(1)}}}' (known: "
                                  f"{', '.join('{' + k + '}' for k in known)}; shell variables: ${{NAME}})")
-    from ptb.traces import PRICES
+    from ptb.agents.traces import PRICES
 
     unknown = sorted(set(overrides) - set(agent.vars) - set(PRICES))  # every agent takes token prices
     if unknown:
         raise ParamError(f"agent '{spec}': unknown variable '{unknown[0]}' (known: {', '.join(agent.vars) or 'none'})")
     agent = agent.model_copy(update={"vars": {**agent.vars, **overrides}}) if overrides else agent
-    for key in PRICES:  # token prices (ptb.traces.priced)
+    for key in PRICES:  # token prices (ptb.agents.traces.priced)
         value = agent.vars.get(key, "")
         if value and not re.fullmatch(r"\d+(\.\d*)?|\.\d+", value):
             raise ParamError(f"agent '{spec}': variable '{key}': '{value}' is not a price in USD per million tokens")

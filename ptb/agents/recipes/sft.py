@@ -7,7 +7,7 @@ for arith the model's own), watches `timer.sh`
 and stops early enough to save `final_model/`. Benchmarks without an allowed training
 split get the base model back unchanged, and say so.
 
-    python -m ptb.recipes.sft --base-model PATH --benchmark B --out final_model
+    python -m ptb.agents.recipes.sft --base-model PATH --benchmark B --out final_model
 
 Training cut short by the budget leaves a one-line note in `STOPPED` (the cell puts it in
 result.json `notes`): a model trained for a fraction of its steps is not the recipe's result.
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
-    from ptb import chat
+    from ptb.eval import chat
 
     tokenizer = AutoTokenizer.from_pretrained(args.base_model)
     if bench.chat_template == "reference":  # train in the format the evaluation prompts with

@@ -18,11 +18,13 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
-from ptb import credentials, integrity, models, params, sandbox, task, traces
+from ptb import integrity, models, sandbox
+from ptb.agents import credentials, traces
+from ptb.run import params, task
 from ptb.integrity import audit
 from ptb.benchmarks import BENCHMARKS
 from ptb.paths import CellPaths
-from ptb.params import AgentDef, Cell
+from ptb.run.params import AgentDef, Cell
 from ptb.sandbox import image
 
 # Final-evaluation attempts at each rung of the benchmark's max-tokens ladder (as the
@@ -52,7 +54,7 @@ class AgentOutcome:
     infra_error: str | None = None
     cost_usd: float | None = None  # its tokens at the agent's prices, else as the agent's trace reports it
     error: str | None = None  # the agent's own last error line, when it exited non-zero
-    usage: dict | None = None  # the normalised tokens and cost (ptb.traces.usage)
+    usage: dict | None = None  # the normalised tokens and cost (ptb.agents.traces.usage)
     # sha256 of given_files.json as ptb wrote it, kept from the moment it was written: the
     # tampering check fails closed if the record is missing or differs (ptb.integrity).
     given_files_sha256: str | None = None
@@ -345,7 +347,7 @@ def _sandbox_image(run: CellRun) -> dict | None:
 
 def notes_of(run: CellRun) -> list[str]:
     """What a reader must know beside the status: the sft-baseline's training cut short by the budget."""
-    from ptb.recipes import sft
+    from ptb.agents.recipes import sft
 
     stopped = run.paths.task / sft.STOPPED
     if run.agent.name != "sft-baseline" or not stopped.is_file():
@@ -395,7 +397,7 @@ def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: 
         "engine_requested": c.engine,
         "eval_attempts": ev.attempts,
         "eval": ev.metrics,
-        "protocol": c.protocol, "options": list(c.options),  # the scoring rules (ptb/protocol.py)
+        "protocol": c.protocol, "options": list(c.options),  # the scoring rules (ptb/eval/protocol.py)
         "sampling": (ev.metrics or {}).get("sampling"),  # the effective decoding of the final evaluation
         "base_model_path": str(run.base_model) if run.base_model else None,
         "base_model_revision": models.resolved_revision(run.base_model) if run.base_model else None,

@@ -14,8 +14,8 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from ptb import analysis
-from ptb.leaderboard import BASELINE_AGENTS, Leaderboard, counts_as_text
+from ptb.report import analysis
+from ptb.report.leaderboard import BASELINE_AGENTS, Leaderboard, counts_as_text
 
 KIND_COLORS = alt.Scale(domain=["agent", "baseline", "published"], range=["#4c78a8", "#bab0ac", "#f2cf5b"])
 VERDICT_COLORS = alt.Scale(domain=["clean", "flagged", "unverified"], range=["#54a24b", "#e45756", "#bab0ac"])
@@ -287,11 +287,11 @@ Agents with unverified cells are marked in the chart: their integrity could not 
 """
 
 
-# --- behaviour (ptb/behaviour.py): the profiles of agent runs ---------------------------
+# --- behaviour (ptb/report/behaviour.py): the profiles of agent runs ---------------------------
 
 def tool_mix(runs: pd.DataFrame):
     """Per agent: the share of its tool calls of each kind."""
-    from ptb.behaviour import KINDS
+    from ptb.report.behaviour import KINDS
 
     df = runs.groupby("agent")[list(KINDS)].sum().reset_index().melt("agent", var_name="kind", value_name="calls")
     if df.calls.sum() == 0:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ptb.leaderboard import BASELINE_AGENTS, PUBLISHED_INSTRUCT, Leaderboard
+from ptb.report.leaderboard import BASELINE_AGENTS, PUBLISHED_INSTRUCT, Leaderboard
 from ptb.paths import CellPaths
 
 # What ptb puts in the task folder; everything else there was written by the agent.

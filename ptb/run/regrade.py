@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ptb import cell as stages
-from ptb import grid, models, params
+from ptb.run import cell as stages
+from ptb import models
+from ptb.run import grid, params
 from ptb.paths import CellPaths
 
 
