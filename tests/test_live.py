@@ -84,7 +84,7 @@ def test_demo_grid_seen_running_then_finished(tmp_path, tiny_model):
 
     assert watcher.wait(timeout=60) == 0
     text = watch_log.read_text()
-    assert re.search(r"^sft-baseline__\S+ +agent +0:1\d:\d\d ", text, re.MULTILINE), text
+    assert re.search(r"^sft-baseline__\S+ +agent +\d+:\d\d:\d\d ", text, re.MULTILINE), text
     assert text.rstrip().endswith("every cell is finished") and "2 cells: 0 queued, 0 running, 2 done" in text, text
 
     notebook.result(timeout=120)  # its error, if it raised
