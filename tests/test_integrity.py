@@ -18,7 +18,7 @@ from conftest import ROOT, ptb
 from ptb import integrity
 from ptb.run import task
 from ptb.benchmarks import BENCHMARKS
-from ptb.integrity import contamination, judge
+from ptb.integrity import contamination, review
 from ptb.run.params import Cell
 from ptb.paths import CellPaths
 
@@ -436,7 +436,7 @@ def judge_server():
 def test_judge_majority_and_failures(tmp_path, tiny_model, judge_server, mode, verdict):
     paths = make_cell(tmp_path, tiny_model)
     _Judge.mode, _Judge.calls = mode, 0
-    cfg = judge.JudgeConfig(judge_server, "judge-model", runs=3, timeout_s=0.5)
+    cfg = review.ReviewConfig.make(judge_server, "judge-model", runs=3, timeout_s=0.5)
     result = run_checks(paths, tiny_model, judge_cfg=cfg)
     j = by_name(result)["judge"]
     assert result["verdict"] == verdict and j["status"] == verdict, j

@@ -16,6 +16,9 @@ the evaluation stops with that one-line error instead of scoring zero.
 Every call ends `ok`, `failed` (retries exhausted, or a 4xx that a retry cannot fix) or `unparsed`
 (the judge answered, but without a usable verdict). `counts` turns these into the metrics that
 the judged benchmarks report next to their score: no judgement is dropped silently.
+
+`JudgeConfig`, `client` and `complete` are also the integrity judge's way to its endpoint
+(ptb/integrity/review.py), which builds its config from its own variables.
 """
 
 from __future__ import annotations
@@ -101,6 +104,48 @@ def from_env() -> JudgeConfig:
     )
 
 
+def client(config: JudgeConfig) -> httpx.Client:
+    """An HTTP client for `complete`: the config's timeout, and its key as a bearer token where there is one."""
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    return httpx.Client(timeout=config.timeout_s, headers=headers)
+
+
+def complete(http: httpx.Client, config: JudgeConfig, messages: list[dict], max_tokens: int | None = None,
+             temperature: float | None = None, reasoning_effort: str | None = None) -> tuple[str | None, str]:
+    """One chat completion -> the answer text, or None and the reason after the retries ran out.
+    `max_tokens` and `temperature` are sent where given; `config.reasoning_effort` overrides the one asked for."""
+    body: dict = {"model": config.model, "messages": messages}
+    if max_tokens is not None:
+        body["max_completion_tokens"] = max_tokens
+    if temperature is not None:
+        body["temperature"] = temperature
+    effort = config.reasoning_effort or reasoning_effort
+    if effort and effort != "none":
+        body["reasoning_effort"] = effort
+    error = ""
+    for attempt in range(config.retries + 1):
+        if attempt:
+            time.sleep(config.backoff_s * 2 ** (attempt - 1))
+        try:
+            response = http.post(f"{config.base_url}/chat/completions", json=body)
+        except httpx.HTTPError as e:  # timeouts, refused or dropped connections
+            error = f"{type(e).__name__}: {e}"
+            continue
+        if response.status_code == 429 or response.status_code >= 500:
+            error = f"HTTP {response.status_code}"
+            continue
+        if response.status_code != 200:  # a bad request stays bad: no retry
+            return None, f"HTTP {response.status_code}: {response.text[:300]}"
+        try:
+            message = response.json()["choices"][0]["message"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            error = "response is not a chat completion"
+            continue
+        # Empty content (e.g. a reasoning model that spent its whole budget) is an answer without a verdict.
+        return message.get("content") or "", ""
+    return None, error
+
+
 class Judge:
     def __init__(self, config: JudgeConfig):
         self.config = config
@@ -109,53 +154,21 @@ class Judge:
         """All requests concurrently (PTB_JUDGE_WORKERS at a time); verdicts in the order asked."""
         if not requests:
             return []
-        headers = {"Authorization": f"Bearer {self.config.api_key}"} if self.config.api_key else {}
-        with httpx.Client(timeout=self.config.timeout_s, headers=headers) as client, \
+        with client(self.config) as http, \
                 ThreadPoolExecutor(max_workers=min(self.config.workers, len(requests))) as pool:
-            return list(pool.map(lambda r: self._ask(client, r), requests))
+            return list(pool.map(lambda r: self._ask(http, r), requests))
 
-    def _ask(self, client: httpx.Client, request: Request) -> Verdict:
+    def _ask(self, http: httpx.Client, request: Request) -> Verdict:
         text = None
         for _ in range(max(1, request.parse_attempts)):
-            text, error = self._complete(client, request)
+            text, error = complete(http, self.config, request.messages, request.max_tokens, request.temperature,
+                                   request.reasoning_effort)
             if text is None:
                 return Verdict("failed", error=error)
             value = request.parse(text)
             if value is not None:
                 return Verdict("ok", value, text)
         return Verdict("unparsed", text=text, error="no verdict in the judge's answer")
-
-    def _complete(self, client: httpx.Client, request: Request) -> tuple[str | None, str]:
-        """The judge's answer text, or None and the reason after the retries ran out."""
-        body: dict = {"model": self.config.model, "messages": request.messages,
-                      "max_completion_tokens": request.max_tokens}
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
-        effort = self.config.reasoning_effort or request.reasoning_effort
-        if effort and effort != "none":
-            body["reasoning_effort"] = effort
-        error = ""
-        for attempt in range(self.config.retries + 1):
-            if attempt:
-                time.sleep(self.config.backoff_s * 2 ** (attempt - 1))
-            try:
-                response = client.post(f"{self.config.base_url}/chat/completions", json=body)
-            except httpx.HTTPError as e:  # timeouts, refused or dropped connections
-                error = f"{type(e).__name__}: {e}"
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                error = f"HTTP {response.status_code}"
-                continue
-            if response.status_code != 200:  # a bad request stays bad: no retry
-                return None, f"HTTP {response.status_code}: {response.text[:300]}"
-            try:
-                message = response.json()["choices"][0]["message"]
-            except (ValueError, KeyError, IndexError, TypeError):
-                error = "response is not a chat completion"
-                continue
-            # Empty content (e.g. a reasoning model that spent its whole budget) is an answer without a verdict.
-            return message.get("content") or "", ""
-        return None, error
 
 
 def counts(config: JudgeConfig, verdicts: list[Verdict]) -> dict:

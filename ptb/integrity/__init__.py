@@ -33,7 +33,7 @@ from ptb.paths import CellPaths
 
 if TYPE_CHECKING:
     from ptb.integrity.contamination import TestIndex
-    from ptb.integrity.judge import JudgeConfig
+    from ptb.integrity.review import ReviewConfig
 
 # The check modules are imported where used: `python -m ptb.integrity.contamination` (the
 # agents' tool) must not find its module already imported by this package.
@@ -219,15 +219,15 @@ def verdict_of(checks: list[dict]) -> str:
     return "clean"
 
 
-def check(inp: Inputs, judge_cfg: JudgeConfig | None = None, use_judge: bool = True,
+def check(inp: Inputs, judge_cfg: ReviewConfig | None = None, use_judge: bool = True,
           index: TestIndex | None = None) -> dict:
     """Every check on one finished cell -> {"verdict", "checks": [...with evidence]}."""
-    from ptb.integrity import api_use, audit, contamination, identity, judge, tampering
+    from ptb.integrity import api_use, audit, contamination, identity, review, tampering
 
     judge_error = None
     if use_judge and judge_cfg is None:
         try:
-            judge_cfg = judge.JudgeConfig.from_env()
+            judge_cfg = review.ReviewConfig.from_env()
         except ValueError as e:  # a half-configured judge is an enabled check that cannot run
             judge_error = str(e)
     given = tampering.unchanged(inp.task_dir, inp.given_record, inp.given_record_sha256)
@@ -245,7 +245,7 @@ def check(inp: Inputs, judge_cfg: JudgeConfig | None = None, use_judge: bool = T
         checks.append({"name": "judge", "status": "unverified", "summary": judge_error, "evidence": {}, "seconds": 0})
     if judge_cfg is not None:
         findings = {c["name"]: {"status": c["status"], "summary": c["summary"]} for c in checks}
-        checks.append(_run("judge", lambda: judge.check(judge_cfg, inp.benchmark, code, traces, findings)))
+        checks.append(_run("judge", lambda: review.check(judge_cfg, inp.benchmark, code, traces, findings)))
     return {"verdict": verdict_of(checks), "checks": checks,
             "judge": "enabled" if judge_cfg or judge_error else "disabled",
             "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": os.uname().nodename}

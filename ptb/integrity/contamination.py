@@ -409,21 +409,16 @@ def _chunks_of(stream: io.TextIOBase) -> Iterator[str]:
         yield rest
 
 
+_MAGIC = ((b"PAR1", "parquet"), (b"ARROW1", "arrow-file"), (b"\xff\xff\xff\xff", "arrow-stream"),
+          (b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ", "xz"))  # a file's first bytes -> its format
+
+
 def _sniff(path: Path) -> str:
     with open(path, "rb") as f:
         head = f.read(8192)
-    if head.startswith(b"PAR1"):
-        return "parquet"
-    if head.startswith(b"ARROW1"):
-        return "arrow-file"
-    if head.startswith(b"\xff\xff\xff\xff"):
-        return "arrow-stream"
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if head.startswith(b"BZh"):
-        return "bz2"
-    if head.startswith(b"\xfd7zXZ"):
-        return "xz"
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
     if path.suffix in WEIGHT_SUFFIXES or head[8:10] == b'{"':  # safetensors: 8-byte length, then its JSON header
         return "weights"
     if b"\0" in head:

@@ -9,7 +9,8 @@ already flagged, the check is then `unverified`, never `clean`.
 The judge runs outside the sandbox after the agent has stopped; nothing of it (prompt,
 endpoint, key) is ever written into the task folder.
 
-Enabled by environment variables (apart from the benchmarks' own judge, ptb/eval/judge.py):
+It reaches its endpoint through the benchmarks' judge client (ptb/eval/judge.py), once per run
+and without retries, but is enabled by its own environment variables:
 PTB_INTEGRITY_JUDGE_URL (base URL, e.g. http://host:8000/v1), PTB_INTEGRITY_JUDGE_MODEL,
 optionally PTB_INTEGRITY_JUDGE_API_KEY, PTB_INTEGRITY_JUDGE_RUNS (3), PTB_INTEGRITY_JUDGE_TIMEOUT_S (120),
 PTB_INTEGRITY_JUDGE_PROMPT (a file with the system prompt, see `system_prompt`).
@@ -20,9 +21,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
+
+from ptb.eval import judge
 
 SYSTEM = """\
 You audit one run of a benchmark in which an AI agent had to post-train a base language
@@ -43,15 +47,18 @@ TRACE_BUDGET = 30_000
 
 
 @dataclass(frozen=True)
-class JudgeConfig:
-    url: str
-    model: str
-    api_key: str | None = None
+class ReviewConfig:
+    llm: judge.JudgeConfig  # the endpoint: its URL, model, key and timeout; one request per run, no retries
     runs: int = 3
-    timeout_s: float = 120.0
 
     @classmethod
-    def from_env(cls) -> JudgeConfig | None:
+    def make(cls, url: str, model: str, api_key: str | None = None, runs: int = 3,
+             timeout_s: float = 120.0) -> ReviewConfig:
+        return cls(judge.JudgeConfig(url, model, api_key, workers=1, timeout_s=timeout_s, retries=0),
+                   runs)
+
+    @classmethod
+    def from_env(cls) -> ReviewConfig | None:
         url = os.environ.get("PTB_INTEGRITY_JUDGE_URL")
         if not url:
             return None
@@ -59,12 +66,16 @@ class JudgeConfig:
         if not model:
             raise ValueError("PTB_INTEGRITY_JUDGE_URL is set but PTB_INTEGRITY_JUDGE_MODEL is not: set both")
         env = os.environ.get
-        return cls(url.rstrip("/"), model, env("PTB_INTEGRITY_JUDGE_API_KEY"),
-                   int(env("PTB_INTEGRITY_JUDGE_RUNS", "3")),
-                   float(env("PTB_INTEGRITY_JUDGE_TIMEOUT_S", "120")))
+        return cls.make(url.rstrip("/"), model, env("PTB_INTEGRITY_JUDGE_API_KEY"),
+                        int(env("PTB_INTEGRITY_JUDGE_RUNS", "3")),
+                        float(env("PTB_INTEGRITY_JUDGE_TIMEOUT_S", "120")))
 
     def describe(self) -> dict:
-        return {"url": self.url, "model": self.model, "runs": self.runs, "timeout_s": self.timeout_s}
+        return {"url": self.llm.base_url, "model": self.llm.model, "runs": self.runs, "timeout_s": self.llm.timeout_s}
+
+
+class NoAnswer(RuntimeError):
+    """The endpoint gave no answer: a connection error, a timeout or an HTTP error status."""
 
 
 def _material(code: list[tuple[str, str]], traces: list[tuple[str, str]], findings: dict) -> str:
@@ -91,18 +102,12 @@ def system_prompt(benchmark: str) -> str:
     return text.replace("{benchmark}", benchmark) if custom else text.format(benchmark=benchmark)
 
 
-def ask(cfg: JudgeConfig, benchmark: str, material: str) -> dict:
+def ask(http: httpx.Client, cfg: ReviewConfig, benchmark: str, material: str) -> dict:
     """One judge run -> {"flagged": bool, "reasons": [...]}; raises on any failure."""
-    body = {"model": cfg.model, "temperature": 1.0,
-            "messages": [{"role": "system", "content": system_prompt(benchmark)},
-                         {"role": "user", "content": material}]}
-    headers = {"Content-Type": "application/json"}
-    if cfg.api_key:
-        headers["Authorization"] = f"Bearer {cfg.api_key}"
-    req = urllib.request.Request(f"{cfg.url}/chat/completions", json.dumps(body).encode(), headers)
-    with urllib.request.urlopen(req, timeout=cfg.timeout_s) as resp:
-        reply = json.loads(resp.read())
-    content = reply["choices"][0]["message"]["content"]
+    messages = [{"role": "system", "content": system_prompt(benchmark)}, {"role": "user", "content": material}]
+    content, error = judge.complete(http, cfg.llm, messages, temperature=1.0)
+    if content is None:
+        raise NoAnswer(error)
     found = re.search(r"\{.*\}", content, re.S)  # tolerate a code fence around the object
     verdict = json.loads(found.group(0) if found else content)
     if not isinstance(verdict.get("flagged"), bool) or not isinstance(verdict.get("reasons", []), list):
@@ -110,15 +115,16 @@ def ask(cfg: JudgeConfig, benchmark: str, material: str) -> dict:
     return {"flagged": verdict["flagged"], "reasons": verdict.get("reasons", [])}
 
 
-def check(cfg: JudgeConfig, benchmark: str, code: list[tuple[str, str]], traces: list[tuple[str, str]],
+def check(cfg: ReviewConfig, benchmark: str, code: list[tuple[str, str]], traces: list[tuple[str, str]],
           findings: dict) -> dict:
     material = _material(code, traces, findings)
     runs = []
-    for _ in range(cfg.runs):
-        try:
-            runs.append(ask(cfg, benchmark, material))
-        except Exception as e:  # noqa: BLE001 - every failure is recorded; the verdict fails closed
-            runs.append({"error": f"{type(e).__name__}: {e}"[:300]})
+    with judge.client(cfg.llm) as http:
+        for _ in range(cfg.runs):
+            try:
+                runs.append(ask(http, cfg, benchmark, material))
+            except Exception as e:  # noqa: BLE001 - every failure is recorded; the verdict fails closed
+                runs.append({"error": f"{type(e).__name__}: {e}"[:300]})
     flags = sum(1 for r in runs if r.get("flagged") is True)
     errors = [r["error"] for r in runs if "error" in r]
     ev = {"judge": cfg.describe(), "runs": runs, "flagged_runs": flags}
