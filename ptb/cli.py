@@ -173,25 +173,26 @@ def cmd_demo(a) -> int:
     # --out DIR is the experiment folder itself: cells land directly under it.
     cells = [Cell(**(c.to_dict() | {"experiment": out.name})) for c in params.expand(g)]
     outcomes = grid.run_grid(cells, out.parent)
-    board = run_leaderboard_notebook([out], out)
+    run_leaderboard_notebook([out], out)
     print()
-    print(leaderboard_text(board))
+    print((out / "leaderboard.txt").read_text(), end="")
     print(f"\nwrote {out / 'leaderboard.csv'} and {out / 'leaderboard.html'} in {time.monotonic() - started:.0f} s")
     print("next: notebooks/takeaways.ipynb and explore_run.ipynb read it; while a grid runs, "
           f"`ptb status {out} --watch` or notebooks/live.ipynb show it live")
     return 1 if "failed" in outcomes.values() else 0
 
 
-def run_leaderboard_notebook(dirs: list[Path], out: Path, weights: str = "v1", reference: bool = False):
-    """Execute notebooks/leaderboard.ipynb into OUT (it writes the CSV and HTML there). The board
-    is built here first: a tree with nothing to rank is one line, and leaves no failed notebook."""
+def run_leaderboard_notebook(dirs: list[Path], out: Path, weights: str = "v1", reference: bool = False) -> None:
+    """Execute notebooks/leaderboard.ipynb into OUT (it writes leaderboard.csv, .html and .txt
+    there). The board is built here first only to check it can be: a tree with nothing to rank
+    is one line, and leaves no failed notebook."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     from ptb.report import leaderboard
 
     try:
-        board = leaderboard.build(dirs, weights=weights, reference=reference)
+        leaderboard.build(dirs, weights=weights, reference=reference)
     except ValueError as e:  # nothing readable to rank, weights that cannot be derived
         raise UsageError(str(e)) from None
     out.mkdir(parents=True, exist_ok=True)
@@ -205,13 +206,6 @@ def run_leaderboard_notebook(dirs: list[Path], out: Path, weights: str = "v1", r
     except PapermillExecutionError as e:  # a bug: say where, without the kernel's traceback
         raise NotebookFailed(f"notebooks/leaderboard.ipynb cell {e.exec_count} raised {e.ename}: {e.evalue} "
                          f"(see {out / 'leaderboard.ipynb'})") from None
-    return board
-
-
-def leaderboard_text(board) -> str:
-    from ptb.report import leaderboard
-
-    return leaderboard.to_text(board)
 
 
 def cmd_regrade(a) -> int:
@@ -230,8 +224,8 @@ def cmd_leaderboard(a) -> int:
         if not d.is_dir():
             raise UsageError(f"{d}: no such folder")
     out = Path(a.out) if a.out else dirs[0]
-    board = run_leaderboard_notebook(dirs, out, a.weights, a.reference)
-    print(leaderboard_text(board))
+    run_leaderboard_notebook(dirs, out, a.weights, a.reference)
+    print((out / "leaderboard.txt").read_text(), end="")
     print(f"wrote {out / 'leaderboard.csv'} and {out / 'leaderboard.html'}")
     return 0
 

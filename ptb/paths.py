@@ -15,7 +15,7 @@
         .attempts/<cell>-<time>-<pid>/     earlier attempts (interrupted, or replaced by --force)
         .logs/<cell>.log                   the grid's log of each cell's `ptb run`
         .grid.json                         the running local grid's plan: its cells, pid and host
-        leaderboard.csv leaderboard.html
+        leaderboard.csv leaderboard.html leaderboard.txt   (leaderboard.txt: what `ptb leaderboard` prints)
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ import statistics
 
 import pytest
 
-from ptb.report import leaderboard
+from ptb.report import leaderboard, page
 
 MODELS = ["Qwen/Qwen3-1.7B-Base", "google/gemma-3-4b-pt"]
 BENCH = ["gsm8k", "humaneval"]
@@ -61,7 +61,7 @@ def test_aggregation_matches_an_independent_computation(tmp_path):
     zrow = board.table.set_index("agent").loc["zero-shot"]
     assert zrow["gsm8k"] == pytest.approx(15.0) and zrow["n_runs"] == 1
 
-    csv_path, html_path = leaderboard.write(board, tmp_path / "lb")
+    csv_path, html_path = page.write(board, tmp_path / "lb")
     header = csv_path.read_text().splitlines()[0].split(",")
     assert header[:6] == ["agent", "avg", "avg_std", "n_runs", "gsm8k", "humaneval"]
     assert "<svg" in html_path.read_text()
@@ -146,7 +146,7 @@ def test_csv_of_a_full_tree_equals_an_independent_computation(tree, tmp_path):
     assert expected["gemini-cli"]["n_runs"] == 1  # its seed 1 lacks a cell
     assert expected["claude-code"]["n_flagged"] > 0 and expected["codex"]["n_unverified"] > 0
     board = leaderboard.build([tree])
-    csv_path, _ = leaderboard.write(board, tmp_path)
+    csv_path, _ = page.write(board, tmp_path)
     assert_csv_matches(csv_path, expected)
     header = csv_path.read_text().splitlines()[0].split(",")
     assert header[:11] == ["agent", "avg", "avg_std", "n_runs", *BENCHMARKS]
@@ -159,7 +159,7 @@ def test_v1_2_drops_bfcl_and_reweights_the_rest(tree, tmp_path):
     rest = {b: v for b, v in V1.items() if b != "bfcl"}
     for b, v in rest.items():  # same rule over six benchmarks: the v1 ratios, renormalised
         assert board.weights[b] == pytest.approx(v / sum(rest.values()), abs=2e-5)
-    csv_path, _ = leaderboard.write(board, tmp_path)
+    csv_path, _ = page.write(board, tmp_path)
     assert_csv_matches(csv_path, independent_rows(tree, board.weights))
     assert any("bfcl is shown but not weighted" in n for n in board.notes)
 
@@ -171,7 +171,7 @@ def test_experiment_weights_come_from_its_own_baseline_cells(tree, tmp_path):
     board = leaderboard.build([tree], weights="experiment")
     for b in BENCHMARKS:
         assert board.weights[b] == pytest.approx(inverse[b] / sum(inverse.values()))
-    csv_path, _ = leaderboard.write(board, tmp_path)
+    csv_path, _ = page.write(board, tmp_path)
     assert_csv_matches(csv_path, independent_rows(tree, board.weights))
 
 

@@ -58,10 +58,10 @@ def test_leaderboard_html_renders_its_charts_in_chromium(tmp_path):
 def test_a_blank_page_fails_the_screenshot_check(tmp_path):
     """The check above must fail where the charts are missing: the same page, SVGs removed."""
     tree = make_tree(tmp_path / "results")
-    from ptb.report import leaderboard
+    from ptb.report import leaderboard, page
 
     board = leaderboard.build([tree])
-    _, html_path = leaderboard.write(board, tmp_path / "board")
+    _, html_path = page.write(board, tmp_path / "board")
     text = html_path.read_text()
     while "<svg" in text:
         text = text[:text.index("<svg")] + text[text.index("</svg>", text.index("<svg")) + 6:]

@@ -11,7 +11,6 @@ import pytest
 import agent_sessions
 from agent_sessions import FORMATS, PRICES, SESSION, response_cost, write_session
 from ptb.agents import traces
-from ptb.report import behaviour
 from ptb.run import params
 
 N = 11  # model responses in SESSION: 10 in the first invocation, 1 after the re-prompt
@@ -129,10 +128,10 @@ def test_recorded_streams_of_the_same_traffic(fmt):
     # opencode states $0 for a model it has no price for: unknown
     assert u["cost_usd"] == pytest.approx(0.0084) and u["reported_cost_usd"] == (
         pytest.approx(0.0084) if fmt == "claude-stream-json" else None)
-    assert behaviour.turns(events) == 4
+    assert traces.turns(events) == 4
     calls = [e for e in events if e["type"] == "tool_call"]
     assert len(calls) == 2 and all(e["t_end"] > e["t"] for e in calls)
-    assert [behaviour.command_of(e["text"]) for e in calls] == ["echo hi", "echo hi"]
+    assert [traces.command_of(e["text"]) for e in calls] == ["echo hi", "echo hi"]
 
 
 def test_recorded_claude_stream_killed_before_its_last_result(tmp_path):

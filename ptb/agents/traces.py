@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -581,3 +582,102 @@ def write(fmt: str, stdout: Path, agent_dir: Path, prices: dict[str, str] | None
     totals = summary(fmt, events, prices)
     (agent_dir / "trace_summary.json").write_text(json.dumps(totals, indent=2) + "\n")
     return totals
+
+
+# --- what a trace shows: turns, tool calls by kind, evaluate.py calls, training launches ---
+# (the definitions ptb/report/behaviour.py states; `ptb rehearse` counts with them too)
+
+# Tool names of the four CLIs (lower case) -> kind.
+TOOL_KINDS = {
+    "shell": {"bash", "bashoutput", "killshell", "killbash", "shell", "run_shell_command", "local_shell", "exec_command"},
+    "edit": {"edit", "multiedit", "write", "notebookedit", "file_change", "write_file", "replace", "patch", "apply_patch"},
+    "read": {"read", "glob", "grep", "ls", "list", "read_file", "read_many_files", "list_directory",
+             "search_file_content", "notebookread"},
+    "web": {"websearch", "webfetch", "web_search", "web_fetch", "google_web_search", "fetch"},
+    "planning": {"todowrite", "todoread", "todo_list", "write_todos", "update_plan", "task", "exitplanmode"},
+}
+KINDS = (*TOOL_KINDS, "other")
+AGENT_EVENTS = ("message", "tool_call")  # what the agent itself produced (thinking is a message)
+
+TRAINING_NAME = re.compile(r"train|sft|grpo|dpo|ppo|orpo|kto|finetun|fine_tun|distil", re.IGNORECASE)
+LAUNCHER = re.compile(r"\b(?:accelerate\s+launch|torchrun|deepspeed|llamafactory-cli\s+train|tune\s+run|axolotl\s+train)\b")
+PYTHON_SCRIPT = re.compile(r"\bpython[\d.]*\s+(?:-u\s+)?([\w./-]+\.py)\b")
+SHELL_C = re.compile(r"(?:/usr)?(?:/bin/)?(?:ba|z)?sh\s+-l?c\s")
+EVAL_LINE = re.compile(r'\{"benchmark":\s*"[^"]*".*?\}(?=\s*$)')
+
+
+def read_events(trace: Path) -> list[dict]:
+    """The events of a trace.jsonl; none where there is no file."""
+    if not trace.is_file():
+        return []
+    return [json.loads(line) for line in trace.read_text(errors="replace").splitlines() if line.strip()]
+
+
+def tool_kind(name: str | None) -> str:
+    name = (name or "").lower()
+    return next((kind for kind, names in TOOL_KINDS.items() if name in names), "other")
+
+
+def _is_input(e: dict) -> bool:
+    """What the agent is given: a tool's result, a user message, a new invocation."""
+    return e["type"] in ("tool_result", "system") or (e["type"] == "message" and e.get("role") == "user") or \
+        (e["type"] == "text" and e["text"].startswith(REPROMPT_MARKER))
+
+
+def turns(events: list[dict]) -> int:
+    """Stretches of the agent's own events between tool results or other input."""
+    count, inside = 0, False
+    for e in events:
+        if e["type"] in AGENT_EVENTS and e.get("role") in ("assistant", None):
+            count += not inside
+            inside = True
+        elif _is_input(e):
+            inside = False
+    return count
+
+
+def command_of(text: str) -> str:
+    """A tool call's command: the `command` (or `cmd`) of a JSON input, the script of a
+    quoted `bash -lc '...'` (codex), else the text itself."""
+    if SHELL_C.match(text):
+        try:
+            return shlex.split(text)[2]
+        except (ValueError, IndexError):
+            return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict):
+        value = value.get("command", value.get("cmd", text))
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def is_training_launch(command: str, scripts: set[str]) -> bool:
+    """A shell command that launches a trainer: a launcher, or `python X.py` where X is one of
+    SCRIPTS (training scripts by their code) or its name says train/sft/grpo/..."""
+    if LAUNCHER.search(command):
+        return True
+    return any(Path(s).name in scripts or TRAINING_NAME.search(Path(s).name) for s in PYTHON_SCRIPT.findall(command))
+
+
+def training_launches(events: list[dict], scripts: set[str] = frozenset()) -> list[dict]:
+    """The shell calls that launch a trainer, in order."""
+    return [e for e in events if e["type"] == "tool_call" and tool_kind(e.get("tool")) == "shell"
+            and is_training_launch(command_of(e["text"]), scripts)]
+
+
+def eval_record(line: str) -> dict | None:
+    """The JSON record `ptb eval` prints (an evaluate.py call) if this line holds one."""
+    m = EVAL_LINE.search(line)
+    try:
+        rec = json.loads(m.group(0)) if m else {}
+    except json.JSONDecodeError:
+        return None
+    return rec if isinstance(rec.get("score"), (int, float)) else None
+
+
+def eval_records(events: list[dict]) -> list[dict]:
+    """The records of the agent's evaluate.py calls found in the events' texts, in order."""
+    return [rec for e in events for line in (e.get("text") or "").splitlines()
+            if (rec := eval_record(line)) is not None]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ptb.agents import traces
 from ptb.report.leaderboard import BASELINE_AGENTS, PUBLISHED_INSTRUCT, Leaderboard
 from ptb.paths import CellPaths
 
@@ -46,7 +47,6 @@ DATASET_PATTERNS = (
     r"""snapshot_download\([^)]*repo_id\s*=\s*["']([^"']+)["'][^)]*repo_type\s*=\s*["']dataset""",
 )
 LOCAL_LOADERS = {"json", "csv", "parquet", "text", "arrow", "imagefolder"}  # load_dataset("json", data_files=...)
-EVAL_LINE = re.compile(r'\{"benchmark":\s*"[^"]*".*?\}(?=\s*$)')
 EARLY_FRACTION = 0.5  # "stops early": done before half its budget (and not stopped by the deadline)
 
 
@@ -55,16 +55,6 @@ def cell_paths(path: str | Path) -> CellPaths:
 
 
 # --- one run -----------------------------------------------------------------------------
-
-def eval_record(line: str) -> dict | None:
-    """The JSON record `ptb eval` prints (an evaluate.py call) if this line holds one."""
-    m = EVAL_LINE.search(line)
-    try:
-        rec = json.loads(m.group(0)) if m else {}
-    except json.JSONDecodeError:
-        return None
-    return rec if isinstance(rec.get("score"), (int, float)) else None
-
 
 def eval_calls(cell_dir: str | Path) -> pd.DataFrame:
     """The agent's own evaluate.py calls, in order: the JSON line `ptb eval` prints, found in
@@ -82,7 +72,7 @@ def eval_calls(cell_dir: str | Path) -> pd.DataFrame:
     rows = []
     for t, text in texts:
         for line in text.splitlines():
-            if (rec := eval_record(line)) is not None:
+            if (rec := traces.eval_record(line)) is not None:
                 minute = round((t - start) / 60, 1) if t is not None and start is not None else None
                 rows.append({"call": len(rows) + 1, "minute": minute, "benchmark": rec["benchmark"],
                              "score": 100 * rec["score"], "n": rec.get("n"), "model": rec.get("model"),

@@ -7,7 +7,7 @@ Definitions (the same for the four CLI formats):
 - a turn is a stretch of the agent's own events (messages, thinking, tool calls) between
   tool results or other input (a user message, a new invocation): one model response;
   usage, error and system events in between are neither;
-- tool calls are sorted into kinds by tool name (TOOL_KINDS); a name not listed is "other";
+- tool calls are sorted into kinds by tool name (ptb.agents.traces.TOOL_KINDS); a name not listed is "other";
 - a training run is a shell call that launches a trainer (accelerate/torchrun/deepspeed, or
   `python X.py` where X is a training script: its code names a training method, or its name
   says train/sft/grpo/...); its minute is the time from the agent's start; a tool input
@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shlex
 from collections import Counter
 from pathlib import Path
 
@@ -35,25 +34,11 @@ from ptb.report import analysis
 from ptb.integrity import api_use
 from ptb.integrity.contamination import KNOWN_CONTAMINATED
 from ptb.report.leaderboard import BASELINE_AGENTS, Leaderboard
+from ptb.agents import traces
 from ptb.agents.reprompt import MARKER as REPROMPT_MARKER
+from ptb.agents.traces import AGENT_EVENTS, KINDS
 
-# Tool names of the four CLIs (lower case) -> kind.
-TOOL_KINDS = {
-    "shell": {"bash", "bashoutput", "killshell", "killbash", "shell", "run_shell_command", "local_shell", "exec_command"},
-    "edit": {"edit", "multiedit", "write", "notebookedit", "file_change", "write_file", "replace", "patch", "apply_patch"},
-    "read": {"read", "glob", "grep", "ls", "list", "read_file", "read_many_files", "list_directory",
-             "search_file_content", "notebookread"},
-    "web": {"websearch", "webfetch", "web_search", "web_fetch", "google_web_search", "fetch"},
-    "planning": {"todowrite", "todoread", "todo_list", "write_todos", "update_plan", "task", "exitplanmode"},
-}
-KINDS = (*TOOL_KINDS, "other")
-AGENT_EVENTS = ("message", "tool_call")  # what the agent itself produced (thinking is a message)
-
-TRAINING_NAME = re.compile(r"train|sft|grpo|dpo|ppo|orpo|kto|finetun|fine_tun|distil", re.IGNORECASE)
-LAUNCHER = re.compile(r"\b(?:accelerate\s+launch|torchrun|deepspeed|llamafactory-cli\s+train|tune\s+run|axolotl\s+train)\b")
-PYTHON_SCRIPT = re.compile(r"\bpython[\d.]*\s+(?:-u\s+)?([\w./-]+\.py)\b")
 WRITTEN_PATH = re.compile(r'"(?:file_path|filePath|path|absolute_path)"\s*:\s*"([^"]+)"')
-SHELL_C = re.compile(r"(?:/usr)?(?:/bin/)?(?:ba|z)?sh\s+-l?c\s")
 SHELL_WRITE = re.compile(r"(?:>>?|\btee\s+(?:-a\s+)?)\s*['\"]?([\w./-]+\.py)\b")
 
 
@@ -62,50 +47,7 @@ def minutes_from(start: float | None, t: float | None) -> float:
 
 
 def events_of(cell_dir: str | Path) -> list[dict]:
-    path = analysis.cell_paths(cell_dir).agent / "trace.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(errors="replace").splitlines() if line.strip()]
-
-
-def tool_kind(name: str | None) -> str:
-    name = (name or "").lower()
-    return next((kind for kind, names in TOOL_KINDS.items() if name in names), "other")
-
-
-def _is_input(e: dict) -> bool:
-    """What the agent is given: a tool's result, a user message, a new invocation."""
-    return e["type"] in ("tool_result", "system") or (e["type"] == "message" and e.get("role") == "user") or \
-        (e["type"] == "text" and e["text"].startswith(REPROMPT_MARKER))
-
-
-def turns(events: list[dict]) -> int:
-    """Stretches of the agent's own events between tool results or other input."""
-    count, inside = 0, False
-    for e in events:
-        if e["type"] in AGENT_EVENTS and e.get("role") in ("assistant", None):
-            count += not inside
-            inside = True
-        elif _is_input(e):
-            inside = False
-    return count
-
-
-def command_of(text: str) -> str:
-    """A tool call's command: the `command` (or `cmd`) of a JSON input, the script of a
-    quoted `bash -lc '...'` (codex), else the text itself."""
-    if SHELL_C.match(text):
-        try:
-            return shlex.split(text)[2]
-        except (ValueError, IndexError):
-            return text
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return text
-    if isinstance(value, dict):
-        value = value.get("command", value.get("cmd", text))
-    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return traces.read_events(analysis.cell_paths(cell_dir).agent / "trace.jsonl")
 
 
 def _training_scripts(code: dict[str, str]) -> set[str]:
@@ -119,17 +61,11 @@ def _writes(events: list[dict]) -> list[tuple[str, str]]:
     for e in events:
         if e["type"] != "tool_call":
             continue
-        kind = tool_kind(e.get("tool"))
+        kind = traces.tool_kind(e.get("tool"))
         names = WRITTEN_PATH.findall(e["text"]) if kind == "edit" else \
-            SHELL_WRITE.findall(command_of(e["text"])) if kind == "shell" else []
+            SHELL_WRITE.findall(traces.command_of(e["text"])) if kind == "shell" else []
         found += [(Path(n).name, e["text"]) for n in names]
     return found
-
-
-def _is_training_launch(text: str, scripts: set[str]) -> bool:
-    if LAUNCHER.search(text):
-        return True
-    return any(Path(s).name in scripts or TRAINING_NAME.search(Path(s).name) for s in PYTHON_SCRIPT.findall(text))
 
 
 def ending(result: dict) -> str:
@@ -156,14 +92,13 @@ def profile(cell_dir: str | Path) -> dict:
     start = analysis.agent_start(cell_dir)
     code = analysis.agent_code(cell_dir)
     calls = [e for e in events if e["type"] == "tool_call"]
-    kinds = Counter(tool_kind(e.get("tool")) for e in calls)
+    kinds = Counter(traces.tool_kind(e.get("tool")) for e in calls)
 
     writes = _writes(events)
     scripts = _training_scripts(code)
     scripts |= {name for name, text in writes
                 if set(analysis.methods_in({name: text})) & set(analysis.TRAINING_METHODS)}
-    launches = [e for e in calls
-                if tool_kind(e.get("tool")) == "shell" and _is_training_launch(command_of(e["text"]), scripts)]
+    launches = traces.training_launches(events, scripts)
     spans = [e["t_end"] - e["t"] for e in calls if e.get("t") is not None and e.get("t_end") is not None]
     evals = analysis.eval_calls(cell_dir)
     hours = result.get("hours", cell.get("hours"))
@@ -171,7 +106,7 @@ def profile(cell_dir: str | Path) -> dict:
     return {
         "agent": result.get("agent", cell.get("agent")), "cell": Path(cell_dir).name,
         "model": result.get("model", cell.get("model")), "benchmark": result.get("benchmark", cell.get("benchmark")),
-        "events": len(events), "turns": turns(events), "tool_calls": len(calls),
+        "events": len(events), "turns": traces.turns(events), "tool_calls": len(calls),
         "tool_min": round(sum(spans) / 60, 1) if spans else math.nan,
         **{kind: kinds.get(kind, 0) for kind in KINDS},
         "eval_calls": len(evals),
@@ -333,7 +268,7 @@ def near_misses(cell_dir: str | Path, events: list[dict] | None = None) -> pd.Da
     rows, open_mentions = [], set()
     for pos, e in enumerate(mine):
         is_call = e["type"] == "tool_call"
-        text = command_of(e["text"]) if is_call else e["text"]
+        text = traces.command_of(e["text"]) if is_call else e["text"]
         if is_call:
             open_mentions = set()
         for category, (said, done) in patterns.items():
@@ -357,7 +292,7 @@ def _what_next(after: list[dict], done: re.Pattern, said: str) -> tuple[str, int
     for e in after:
         if e["type"] == "tool_call":
             calls += 1
-            if done.search(command_of(e["text"])):
+            if done.search(traces.command_of(e["text"])):
                 return "acted", e["i"]
             if calls >= LOOKAHEAD_CALLS:
                 break

@@ -2,20 +2,21 @@
 JavaScript, so the HTML page and the notebooks show them anywhere.
 
 Each function takes the Leaderboard (or one cell's folder) and returns an altair chart;
-`show` displays one in a notebook, `html_page` puts them all into one self-contained page.
+`show` displays one in a notebook; ptb/report/page.py puts them all (`ALL`) into one self-contained page.
 """
 
 from __future__ import annotations
 
-import html
+import json
 import math
 from pathlib import Path
 
 import altair as alt
 import pandas as pd
 
+from ptb.agents.traces import KINDS
 from ptb.report import analysis
-from ptb.report.leaderboard import BASELINE_AGENTS, Leaderboard, counts_as_text
+from ptb.report.leaderboard import BASELINE_AGENTS, Leaderboard
 
 KIND_COLORS = alt.Scale(domain=["agent", "baseline", "published"], range=["#4c78a8", "#bab0ac", "#f2cf5b"])
 VERDICT_COLORS = alt.Scale(domain=["clean", "flagged", "unverified"], range=["#54a24b", "#e45756", "#bab0ac"])
@@ -191,8 +192,6 @@ def eval_curve(cell_dir: str | Path):
         x=x, y=alt.Y("score:Q", title="score (%)"), tooltip=["call", "minute", "score", "n", "model", "seconds"])
     result = analysis.cell_paths(cell_dir).result
     if result.is_file():
-        import json
-
         score = json.loads(result.read_text()).get("score")
         if score is not None:
             final = alt.Chart(pd.DataFrame({"final": [100 * score]})).mark_rule(strokeDash=[4, 3], color="#e45756")
@@ -253,46 +252,10 @@ ALL = {"Weighted average per agent": main, "Per benchmark": benchmarks, "Per age
        "Integrity": integrity, "evaluate.py scores per run": eval_curves}
 
 
-def html_page(board: Leaderboard) -> str:
-    """leaderboard.html: tables and every chart inline (SVG), nothing loaded from elsewhere."""
-    sections = "\n".join(f'<h2>{html.escape(title)}</h2>\n<div class="chart">{to_svg(make(board))}</div>'
-                         for title, make in ALL.items())
-    weights = ", ".join(f"{b} {v:.3f}" for b, v in board.weights.items())
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in board.notes)
-    # Hours as H:MM: one decimal shows 0.24 h and 0.25 h both as 0.2.
-    hours = {c: [hm(v) if not pd.isna(v) else "" for v in board.table[c]]
-             for c in ("time_used_h", "time_used_std_h", "budget_h") if c in board.table}
-    table = counts_as_text(board.table.assign(**hours), "").to_html(index=False, float_format=lambda v: f"{v:.1f}",
-                                                                      na_rep="")
-    unreadable = "".join(f"<li>{html.escape(u)}</li>" for u in board.unreadable)
-    flagged = board.cells[board.cells.verdict != "clean"][
-        ["cell", "status", "verdict", "findings", "score", "value", "source"]]
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>PostTrainBench leaderboard</title>
-<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} th{{background:#f3f3f3}}
-.chart{{margin:1em 0}} .scroll{{overflow-x:auto;max-width:100%}}</style></head>
-<body><h1>PostTrainBench leaderboard</h1>
-<p>Scores in percent. Flagged or score-less cells count as the zero-shot score; runs are seeds;
-average weighted over benchmarks (weights {html.escape(board.weights_scheme)}: {weights});
-± is the sample std across runs; times in H:MM.
-Agents with unverified cells are marked in the chart: their integrity could not be checked.</p>
-{f"<p><b>Left out: {len(board.unreadable)} unreadable result.json</b></p><ul>{unreadable}</ul>" if unreadable else ""}
-<div class="scroll">{table}</div>
-{sections}
-<h2>Cells not verified clean</h2>
-<div class="scroll">{flagged.to_html(index=False, float_format=lambda v: f"{v:.1f}", na_rep="")}</div>
-<h2>Notes</h2><ul>{notes}</ul>
-</body></html>
-"""
-
-
 # --- behaviour (ptb/report/behaviour.py): the profiles of agent runs ---------------------------
 
 def tool_mix(runs: pd.DataFrame):
     """Per agent: the share of its tool calls of each kind."""
-    from ptb.report.behaviour import KINDS
-
     df = runs.groupby("agent")[list(KINDS)].sum().reset_index().melt("agent", var_name="kind", value_name="calls")
     if df.calls.sum() == 0:
         return _note("no tool calls in these traces")

@@ -30,34 +30,34 @@ WEIGHTS_V1 = {
 }
 BENCHMARK_ORDER = list(WEIGHTS_V1)
 
+
+def _per_model(cols: list[str], rows: dict[str, tuple[float, ...]]) -> dict[str, dict[str, float]]:
+    """Model -> {benchmark: score} from one row of scores per model, in the order of COLS."""
+    return {m: dict(zip(cols, v)) for m, v in rows.items()}
+
+
 # Published zero-shot (base) and instruct scores, fraction correct.
 _COLS = ["aime2025", "arenahardwriting", "bfcl", "gpqamain", "gsm8k", "healthbench", "humaneval"]
-PUBLISHED_BASE = {
-    m: dict(zip(_COLS, v)) for m, v in {
-        "Qwen/Qwen3-1.7B-Base": (0.0, 0.00914, 0.0, 0.14063, 0.12661, 0.07538, 0.07927),
-        "Qwen/Qwen3-4B-Base": (0.03333, 0.03418, 0.0, 0.13393, 0.41850, 0.13384, 0.36585),
-        "HuggingFaceTB/SmolLM3-3B-Base": (0.03333, 0.00423, 0.0, 0.04911, 0.21077, 0.0, 0.06098),
-        "google/gemma-3-4b-pt": (0.0, 0.00285, 0.06, 0.01563, 0.06141, 0.17039, 0.00610),
-    }.items()
-}
-PUBLISHED_INSTRUCT = {
-    m: dict(zip(_COLS, v)) for m, v in {
-        "Qwen/Qwen3-1.7B-Base": (0.26667, 0.5, 0.94, 0.35491, 0.88476, 0.44919, 0.68902),
-        "Qwen/Qwen3-4B-Base": (0.53333, 0.86839, 0.95, 0.44643, 0.93783, 0.52724, 0.77439),
-        "HuggingFaceTB/SmolLM3-3B-Base": (0.26667, 0.492, 0.84, 0.33259, 0.82183, 0.29577, 0.70122),
-        "google/gemma-3-4b-pt": (0.1, 0.948, 0.67, 0.31473, 0.83548, 0.46063, 0.69512),
-    }.items()
-}
+PUBLISHED_BASE = _per_model(_COLS, {
+    "Qwen/Qwen3-1.7B-Base": (0.0, 0.00914, 0.0, 0.14063, 0.12661, 0.07538, 0.07927),
+    "Qwen/Qwen3-4B-Base": (0.03333, 0.03418, 0.0, 0.13393, 0.41850, 0.13384, 0.36585),
+    "HuggingFaceTB/SmolLM3-3B-Base": (0.03333, 0.00423, 0.0, 0.04911, 0.21077, 0.0, 0.06098),
+    "google/gemma-3-4b-pt": (0.0, 0.00285, 0.06, 0.01563, 0.06141, 0.17039, 0.00610),
+})
+PUBLISHED_INSTRUCT = _per_model(_COLS, {
+    "Qwen/Qwen3-1.7B-Base": (0.26667, 0.5, 0.94, 0.35491, 0.88476, 0.44919, 0.68902),
+    "Qwen/Qwen3-4B-Base": (0.53333, 0.86839, 0.95, 0.44643, 0.93783, 0.52724, 0.77439),
+    "HuggingFaceTB/SmolLM3-3B-Base": (0.26667, 0.492, 0.84, 0.33259, 0.82183, 0.29577, 0.70122),
+    "google/gemma-3-4b-pt": (0.1, 0.948, 0.67, 0.31473, 0.83548, 0.46063, 0.69512),
+})
 # Published few-shot base-model scores (the reference's baselines.json "fewshot"; no BFCL there).
 _COLS_FEW = ["aime2025", "arenahardwriting", "gpqamain", "gsm8k", "healthbench", "humaneval"]
-PUBLISHED_FEWSHOT = {
-    m: dict(zip(_COLS_FEW, v)) for m, v in {
-        "Qwen/Qwen3-1.7B-Base": (0.05333, 0.05315, 0.25960, 0.46679, 0.21101, 0.25244),
-        "Qwen/Qwen3-4B-Base": (0.09, 0.19168, 0.29888, 0.74382, 0.21794, 0.67744),
-        "HuggingFaceTB/SmolLM3-3B-Base": (0.06, 0.03249, 0.13237, 0.52987, 0.10165, 0.32378),
-        "google/gemma-3-4b-pt": (0.0, 0.01257, 0.21406, 0.05838, 0.23318, 0.00488),
-    }.items()
-}
+PUBLISHED_FEWSHOT = _per_model(_COLS_FEW, {
+    "Qwen/Qwen3-1.7B-Base": (0.05333, 0.05315, 0.25960, 0.46679, 0.21101, 0.25244),
+    "Qwen/Qwen3-4B-Base": (0.09, 0.19168, 0.29888, 0.74382, 0.21794, 0.67744),
+    "HuggingFaceTB/SmolLM3-3B-Base": (0.06, 0.03249, 0.13237, 0.52987, 0.10165, 0.32378),
+    "google/gemma-3-4b-pt": (0.0, 0.01257, 0.21406, 0.05838, 0.23318, 0.00488),
+})
 # Published v1 leaderboard, weighted average % (reference/posttrainbench.md); std where published.
 PUBLISHED_AGENTS = {
     "Opus 4.6 (Claude Code)": (23.2, 1.8), "Gemini 3.1 Pro (OpenCode)": (21.6, None),
@@ -397,28 +397,3 @@ def to_text(board: Leaderboard) -> str:
     cols = ["agent", "avg", "avg_std", "n_runs", *board.weights, "n_unverified"]
     text = counts_as_text(board.table[cols], "-").to_string(index=False, float_format=lambda v: f"{v:.1f}", na_rep="-")
     return text + "".join(f"\nnote: {n}" for n in board.notes)
-
-
-def chart(board: Leaderboard):
-    """Weighted average per agent: sorted bars with std error bars, baseline rows at the ends."""
-    from ptb.report import charts
-
-    return charts.main(board)
-
-
-def to_svg(chart_obj) -> str:
-    from ptb.report import charts
-
-    return charts.to_svg(chart_obj)
-
-
-def write(board: Leaderboard, out: str | Path) -> tuple[Path, Path]:
-    """leaderboard.csv and a self-contained leaderboard.html (tables and every chart inline)."""
-    from ptb.report import charts
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    csv_path, html_path = out / "leaderboard.csv", out / "leaderboard.html"
-    board.table.to_csv(csv_path, index=False, float_format="%.2f")
-    html_path.write_text(charts.html_page(board))
-    return csv_path, html_path

@@ -190,11 +190,9 @@ class Watch:
                     pending = b""
 
     def _take(self, lines: list[str], trace: _Trace) -> None:
-        from ptb.report.analysis import eval_record
-
         for e in traces.normalise(trace.fmt, lines):
             for line in e["text"].splitlines():
-                if (rec := eval_record(line)) is not None:
+                if (rec := traces.eval_record(line)) is not None:
                     trace.last_eval, trace.eval_calls = float(rec["score"]), trace.eval_calls + 1
             action = _action(e)
             if action:

@@ -55,7 +55,7 @@ from pathlib import Path
 
 from ptb.agents import traces
 from ptb.paths import ROOT
-from ptb.sandbox import InfraError, SandboxRun, SandboxSpec, agent_ids, hand_over, readable_inputs, tool_path
+from ptb.sandbox.spec import InfraError, SandboxRun, SandboxSpec, agent_ids, hand_over, readable_inputs, tool_path
 from ptb.sandbox.image import default_image
 from ptb.sandbox.monitor import gpu_sample, write_sample
 

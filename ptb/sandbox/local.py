@@ -44,8 +44,8 @@ from pathlib import Path
 
 from ptb import paths
 from ptb.agents import traces
-from ptb.sandbox import (InfraError, SandboxRun, SandboxSpec, agent_ids, cgroups, hand_over, readable_inputs,
-                         tool_path)
+from ptb.sandbox import cgroups
+from ptb.sandbox.spec import InfraError, SandboxRun, SandboxSpec, agent_ids, hand_over, readable_inputs, tool_path
 from ptb.sandbox.monitor import ProcessTreeMonitor
 
 SYSTEM = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
