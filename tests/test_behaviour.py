@@ -165,7 +165,7 @@ def test_per_agent_table_and_sentences(board):
 
 def test_cost_per_point(board):
     t = board.table.set_index("agent")
-    zs = leaderboard.PUBLISHED_BASE["Qwen/Qwen3-1.7B-Base"]["gsm8k"]
+    zs = leaderboard.published("base")["Qwen/Qwen3-1.7B-Base"]["gsm8k"]
     gain = 40.0 - 100 * zs  # every cell scores 0.4 on gsm8k; no zero-shot cells: the published base
     assert t.loc["claude-code", "gain"] == pytest.approx(gain)
     assert t.loc["claude-code", "pts_per_usd"] == pytest.approx(gain / 2.0)  # $2 per run (seed)

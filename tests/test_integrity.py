@@ -4,6 +4,7 @@ reach result.json through `ptb run` and `ptb regrade`."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import shutil
@@ -226,7 +227,7 @@ def test_an_unreadable_data_file_makes_the_cell_unverified(tmp_path, tiny_model)
 
 def test_known_contaminated_dataset_loaded_by_name_is_flagged(tmp_path, tiny_model, monkeypatch):
     paths = make_cell(tmp_path, tiny_model)
-    monkeypatch.setitem(contamination.KNOWN_CONTAMINATED, "arith", ("someone/arith-leak",))
+    monkeypatch.setitem(BENCHMARKS, "arith", dataclasses.replace(BENCHMARKS["arith"], contaminated=("someone/arith-leak",)))
     (paths.task / "get.py").write_text("from datasets import load_dataset\nds = load_dataset('someone/arith-leak')\n")
     c = by_name(run_checks(paths, tiny_model))["contamination"]
     assert c["status"] == "flagged"

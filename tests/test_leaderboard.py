@@ -37,7 +37,7 @@ def test_aggregation_matches_an_independent_computation(tmp_path):
             write_cell(tmp_path, "codex", m, b, seed, s, v, "ok" if s is not None else "eval_error")
     write_cell(tmp_path / ".attempts", "codex", MODELS[0], "gsm8k", 5, 1.0)  # ignored
 
-    w = {b: leaderboard.WEIGHTS_V1[b] for b in BENCH}
+    w = {b: leaderboard.published_weights("v1")[b] for b in BENCH}
     w = {b: v / sum(w.values()) for b, v in w.items()}
     run_avgs, per_bench = [], {b: [] for b in BENCH}
     for cells in agent.values():
@@ -74,7 +74,7 @@ def test_incomplete_run_is_not_counted_and_published_baselines_substitute(tmp_pa
     board = leaderboard.build([tmp_path])
     row = board.table.set_index("agent").loc["codex"]
     assert row["n_runs"] == 1
-    assert row["gsm8k"] == pytest.approx(100 * leaderboard.PUBLISHED_BASE[MODELS[0]]["gsm8k"])
+    assert row["gsm8k"] == pytest.approx(100 * leaderboard.published("base")[MODELS[0]]["gsm8k"])
     assert any("incomplete run" in n for n in board.notes)
 
 

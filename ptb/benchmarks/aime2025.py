@@ -20,7 +20,7 @@ import re
 from dataclasses import replace
 
 from ptb.benchmarks import numeric
-from ptb.benchmarks.base import Benchmark, Sample, Score, reasoning_removed
+from ptb.benchmarks.base import Baseline, Benchmark, Sample, Score, reasoning_removed
 from ptb.benchmarks.data import load_rows
 
 HUB_ID = "math-ai/aime25"
@@ -64,4 +64,13 @@ BENCHMARK = Benchmark(
     sampled_seeds=5,
     visible=reasoning_removed,
     under=lambda p: replace(BENCHMARK, score=score_exact) if p.has("exact-numeric") else BENCHMARK,
+    names=r"aime",
+    contaminated=("math-ai/aime25", "opencompass/AIME2025", "MathArena/aime_2025", "yentinglin/aime_2025"),
+    weight_v1=0.226537,
+    published=(
+        Baseline("Qwen/Qwen3-1.7B-Base", 0.0, 0.26667, 0.05333),
+        Baseline("Qwen/Qwen3-4B-Base", 0.03333, 0.53333, 0.09),
+        Baseline("HuggingFaceTB/SmolLM3-3B-Base", 0.03333, 0.26667, 0.06),
+        Baseline("google/gemma-3-4b-pt", 0.0, 0.1, 0.0),
+    ),
 )

@@ -37,7 +37,7 @@ import re
 from functools import cache
 
 from ptb.eval import judge, reference
-from ptb.benchmarks.base import BatchScore, Benchmark, Sample, Score
+from ptb.benchmarks.base import Baseline, BatchScore, Sample, Score, judged
 from ptb.benchmarks.data import read_jsonl
 
 _TASK = "src/eval/tasks/arenahardwriting/"
@@ -138,10 +138,6 @@ def score_batch(samples: list[Sample], outputs: list[str]) -> BatchScore:
     return BatchScore(scores, judge.counts(config, verdicts))
 
 
-def score(sample: Sample, output: str) -> Score:
-    return score_batch([sample], [output]).scores[0]
-
-
 def aggregate(scores: list[Score]) -> tuple[float, float]:
     """Mean and standard error over every vote of every scored question, as the reference."""
     votes = [v for s in scores for v in model_votes(*s.answer.split(" | "))]
@@ -151,13 +147,19 @@ def aggregate(scores: list[Score]) -> tuple[float, float]:
     return mean, math.sqrt(var / n)
 
 
-BENCHMARK = Benchmark(
+BENCHMARK = judged(
+    score_batch,
     id="arenahardwriting",
     load=load,
     to_sample=to_sample,
-    score=score,
-    max_tokens=(16384, 12288, 8192),
-    score_batch=score_batch,
     aggregate=aggregate,
-    needs_judge=True,
+    names=r"arena[-_ ]?hard",
+    contaminated=("lmarena-ai/arena-hard-auto", "lmarena-ai/arena-hard-auto-v2.0"),
+    weight_v1=0.090352,
+    published=(
+        Baseline("Qwen/Qwen3-1.7B-Base", 0.00914, 0.5, 0.05315),
+        Baseline("Qwen/Qwen3-4B-Base", 0.03418, 0.86839, 0.19168),
+        Baseline("HuggingFaceTB/SmolLM3-3B-Base", 0.00423, 0.492, 0.03249),
+        Baseline("google/gemma-3-4b-pt", 0.00285, 0.948, 0.01257),
+    ),
 )

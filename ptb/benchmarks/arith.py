@@ -67,4 +67,5 @@ BENCHMARK = Benchmark(
     sampled_seeds=5,
     chat_template="model",  # tiny-qwen3's own ChatML: arith is ptb's, and `ptb demo` needs no download
     reference=False,  # ptb's own: decoded as transformers reads generation_config, so the demo is deterministic
+    names=r"arith",
 )

@@ -1,9 +1,11 @@
 """What a benchmark is: rows in the source's own schema -> samples -> scores.
 
-A benchmark module defines one `BENCHMARK = Benchmark(...)`: how to load its rows, a pure
-row-to-sample function, a scorer, and its generation limits. Everything else (engines,
-evaluation, `ptb score`, the sft-baseline's training data) goes through these fields,
-the same for the synthetic `arith` as for the real benchmarks.
+A benchmark module in ptb/benchmarks/ defines one `BENCHMARK = Benchmark(...)`: how to load its
+rows, a pure row-to-sample function, a scorer, its generation limits, and its facts (how it is
+named, the datasets known to hold its test items, its leaderboard weight and published
+baselines). The registry finds the module; everything else (engines, evaluation, `ptb score`,
+the sft-baseline's training data, integrity, the leaderboard) goes through these fields, the
+same for the synthetic `arith` as for the real benchmarks.
 """
 
 from __future__ import annotations
@@ -46,6 +48,15 @@ class BatchScore:
 
 
 @dataclass(frozen=True)
+class Baseline:
+    """A base model's published scores on a benchmark, fraction correct (the reference's baselines)."""
+    model: str
+    base: float  # zero-shot
+    instruct: float  # the model's instruct version
+    fewshot: float | None = None  # None: not published (BFCL)
+
+
+@dataclass(frozen=True)
 class Benchmark:
     id: str
     load: Callable[[str], list[dict]]  # split name -> rows
@@ -71,6 +82,13 @@ class Benchmark:
     # The benchmark's variant under a protocol (the release's rules, named options); None: one variant.
     under: Callable[[Protocol], Benchmark] | None = None
     reference: bool = True  # a PostTrainBench benchmark; False: ptb's own (arith), decoded as transformers would
+    # How the benchmark is named in prose and code (a regex; behaviour reads a test split named next to it).
+    names: str | None = None
+    # Public datasets known to contain its test items (Hugging Face ids): loading one is a finding.
+    contaminated: tuple[str, ...] = ()
+    weight_v1: float | None = None  # its published v1 leaderboard weight; None: not on the leaderboard
+    weighted_v1_2: bool = True  # v1.2 derives its weight from the baselines; False: weight 0 (BFCL, dropped)
+    published: tuple[Baseline, ...] = ()
 
 
 _THINK = re.compile(r'<think(?:\s+signature="([^"]*)")?(?:\s+redacted="(true)")?\s*>(.*?)</think>', re.DOTALL)
@@ -100,3 +118,10 @@ def same_number(a: str | None, b: str | None) -> bool:
         return float(a) == float(b)
     except ValueError:
         return False
+
+
+def judged(score_batch: Callable[[list[Sample], list[str]], BatchScore], **fields) -> Benchmark:
+    """A benchmark scored by the LLM judge: all samples in one go, `score` the batch of one."""
+    def score(sample: Sample, output: str) -> Score:
+        return score_batch([sample], [output]).scores[0]
+    return Benchmark(score=score, score_batch=score_batch, needs_judge=True, max_tokens=(16384, 12288, 8192), **fields)

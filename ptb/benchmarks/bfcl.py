@@ -38,7 +38,7 @@ import ast
 import json
 import re
 
-from ptb.benchmarks.base import Benchmark, Sample, Score
+from ptb.benchmarks.base import Baseline, Benchmark, Sample, Score
 from ptb.benchmarks.data import load_rows
 
 HUB_ID = "gorilla-llm/Berkeley-Function-Calling-Leaderboard"
@@ -133,4 +133,14 @@ BENCHMARK = Benchmark(
     score=score,
     max_tokens=(16000, 12000, 8000),
     test_split="train",
+    names=r"bfcl|berkeley function",
+    contaminated=("gorilla-llm/Berkeley-Function-Calling-Leaderboard",),  # its "train" split is the evaluation data
+    weight_v1=0.074608,
+    weighted_v1_2=False,  # dropped in v1.2: shown, not weighted
+    published=(
+        Baseline("Qwen/Qwen3-1.7B-Base", 0.0, 0.94),
+        Baseline("Qwen/Qwen3-4B-Base", 0.0, 0.95),
+        Baseline("HuggingFaceTB/SmolLM3-3B-Base", 0.0, 0.84),
+        Baseline("google/gemma-3-4b-pt", 0.06, 0.67),
+    ),
 )

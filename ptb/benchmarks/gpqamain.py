@@ -31,7 +31,7 @@ import re
 from dataclasses import replace
 from functools import cache, partial
 
-from ptb.benchmarks.base import Benchmark, Sample, Score, reasoning_removed
+from ptb.benchmarks.base import Baseline, Benchmark, Sample, Score, reasoning_removed
 from ptb.benchmarks.data import load_rows
 from ptb.eval.protocol import GPQA_SEED as SHUFFLE_SEED
 
@@ -107,4 +107,13 @@ BENCHMARK = Benchmark(
     sampled_seeds=5,
     visible=reasoning_removed,
     under=lambda p: replace(BENCHMARK, to_sample=partial(to_sample, seed=p.drawn().shuffle_seed)),
+    names=r"gpqa",
+    contaminated=("Idavidrein/gpqa",),
+    weight_v1=0.224622,
+    published=(
+        Baseline("Qwen/Qwen3-1.7B-Base", 0.14063, 0.35491, 0.25960),
+        Baseline("Qwen/Qwen3-4B-Base", 0.13393, 0.44643, 0.29888),
+        Baseline("HuggingFaceTB/SmolLM3-3B-Base", 0.04911, 0.33259, 0.13237),
+        Baseline("google/gemma-3-4b-pt", 0.01563, 0.31473, 0.21406),
+    ),
 )

@@ -26,7 +26,7 @@ from dataclasses import replace
 from functools import cache
 
 from ptb.benchmarks import numeric
-from ptb.benchmarks.base import Benchmark, Sample, Score, reasoning_removed
+from ptb.benchmarks.base import Baseline, Benchmark, Sample, Score, reasoning_removed
 from ptb.benchmarks.data import load_rows
 
 HUB_ID = "openai/gsm8k"
@@ -114,4 +114,13 @@ BENCHMARK = Benchmark(
     sampled_seeds=5,
     visible=reasoning_removed,
     under=lambda p: replace(BENCHMARK, score=score_exact) if p.has("exact-numeric") else BENCHMARK,
+    names=r"gsm8k",
+    # no contaminated source: its train split is allowed (its test items are caught by the overlap scan)
+    weight_v1=0.093588,
+    published=(
+        Baseline("Qwen/Qwen3-1.7B-Base", 0.12661, 0.88476, 0.46679),
+        Baseline("Qwen/Qwen3-4B-Base", 0.41850, 0.93783, 0.74382),
+        Baseline("HuggingFaceTB/SmolLM3-3B-Base", 0.21077, 0.82183, 0.52987),
+        Baseline("google/gemma-3-4b-pt", 0.06141, 0.83548, 0.05838),
+    ),
 )

@@ -39,7 +39,7 @@ import re
 from functools import cache
 
 from ptb.eval import judge, reference
-from ptb.benchmarks.base import BatchScore, Benchmark, Sample, Score
+from ptb.benchmarks.base import Baseline, BatchScore, Sample, Score, judged
 from ptb.benchmarks.data import read_jsonl
 
 _CODE = "src/eval/tasks/healthbench/evaluation_code/"
@@ -150,10 +150,6 @@ def score_batch(samples: list[Sample], outputs: list[str]) -> BatchScore:
     return BatchScore(scores, judge.counts(config, verdicts))
 
 
-def score(sample: Sample, output: str) -> Score:
-    return score_batch([sample], [output]).scores[0]
-
-
 def aggregate(scores: list[Score]) -> tuple[float, float]:
     """HealthBench's rule: the mean clipped to [0, 1]; stderr the std of 1,000 bootstrap means (seed 42)."""
     import numpy as np
@@ -167,13 +163,19 @@ def aggregate(scores: list[Score]) -> tuple[float, float]:
     return mean, float(np.std(boot))
 
 
-BENCHMARK = Benchmark(
+BENCHMARK = judged(
+    score_batch,
     id="healthbench",
     load=load,
     to_sample=to_sample,
-    score=score,
-    max_tokens=(16384, 12288, 8192),
-    score_batch=score_batch,
     aggregate=aggregate,
-    needs_judge=True,
+    names=r"health[-_ ]?bench",
+    contaminated=("openai/healthbench",),
+    weight_v1=0.184145,
+    published=(
+        Baseline("Qwen/Qwen3-1.7B-Base", 0.07538, 0.44919, 0.21101),
+        Baseline("Qwen/Qwen3-4B-Base", 0.13384, 0.52724, 0.21794),
+        Baseline("HuggingFaceTB/SmolLM3-3B-Base", 0.0, 0.29577, 0.10165),
+        Baseline("google/gemma-3-4b-pt", 0.17039, 0.46063, 0.23318),
+    ),
 )

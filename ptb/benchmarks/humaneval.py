@@ -55,7 +55,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, replace
 
-from ptb.benchmarks.base import Benchmark, Sample, Score, reasoning_removed
+from ptb.benchmarks.base import Baseline, Benchmark, Sample, Score, reasoning_removed
 from ptb.benchmarks.data import load_rows
 from ptb.sandbox.local import runtime_binds
 
@@ -188,4 +188,13 @@ BENCHMARK = Benchmark(
     sampled_seeds=5,
     visible=reasoning_removed,
     under=lambda p: replace(BENCHMARK, score=score_v1) if p.release == "v1" else BENCHMARK,
+    names=r"human[-_ ]?eval",
+    contaminated=("openai/openai_humaneval", "openai_humaneval", "m-a-p/CodeFeedback-Filtered-Instruction"),
+    weight_v1=0.106149,
+    published=(
+        Baseline("Qwen/Qwen3-1.7B-Base", 0.07927, 0.68902, 0.25244),
+        Baseline("Qwen/Qwen3-4B-Base", 0.36585, 0.77439, 0.67744),
+        Baseline("HuggingFaceTB/SmolLM3-3B-Base", 0.06098, 0.70122, 0.32378),
+        Baseline("google/gemma-3-4b-pt", 0.00610, 0.69512, 0.00488),
+    ),
 )

@@ -93,19 +93,16 @@ CALC = re.compile(r"<<[^<>\n]*>>")  # GSM8K's calculator annotations: a copy of 
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[nrt\"\\/])")
 _MULT = np.uint64(1099511628211)  # FNV prime: a fine multiplier for a polynomial hash mod 2**64
 
-# Public datasets known to contain a benchmark's test items (by Hugging Face id): third-party
-# sets, and the benchmark's own source where it has no split the rules allow (evaluate.py
-# is how an agent evaluates; it needs no direct access). Loading one by name is a finding
-# on its own, whatever the agent did with it afterwards. gsm8k's source is not listed:
-# its train split is allowed (its test items are caught by the overlap scan instead).
-KNOWN_CONTAMINATED: dict[str, tuple[str, ...]] = {
-    "humaneval": ("openai/openai_humaneval", "openai_humaneval", "m-a-p/CodeFeedback-Filtered-Instruction"),
-    "bfcl": ("gorilla-llm/Berkeley-Function-Calling-Leaderboard",),  # its "train" split is the evaluation data
-    "gpqamain": ("Idavidrein/gpqa",),
-    "aime2025": ("math-ai/aime25", "opencompass/AIME2025", "MathArena/aime_2025", "yentinglin/aime_2025"),
-    "healthbench": ("openai/healthbench",),
-    "arenahardwriting": ("lmarena-ai/arena-hard-auto", "lmarena-ai/arena-hard-auto-v2.0"),
-}
+def known_contaminated() -> dict[str, tuple[str, ...]]:
+    """Benchmark -> the public datasets known to contain its test items (Hugging Face ids; each
+    benchmark's `contaminated`): third-party sets, and the benchmark's own source where it has no
+    split the rules allow (evaluate.py is how an agent evaluates; it needs no direct access).
+    Loading one by name is a finding on its own, whatever the agent did with it afterwards."""
+    from ptb.benchmarks import BENCHMARKS
+
+    return {b.id: b.contaminated for b in BENCHMARKS.values() if b.contaminated}
+
+
 # Dataset builder names of `datasets.load_dataset` that read local files, not a hub dataset.
 LOCAL_BUILDERS = {"json", "csv", "text", "parquet", "arrow", "pandas", "imagefolder", "audiofolder", "webdataset",
                   "generator", "sql", "xml"}
@@ -580,7 +577,7 @@ def judge_load(benchmark: str, load) -> str | None:
     from ptb.benchmarks import BENCHMARKS
 
     repo = load.repo.lower()
-    if repo in {k.lower() for k in KNOWN_CONTAMINATED.get(benchmark, ())}:
+    if repo in {k.lower() for k in known_contaminated().get(benchmark, ())}:
         return f"loads {load.repo}, known to contain {benchmark} test items"
     bench = BENCHMARKS.get(benchmark)
     own = {f"ptb:{benchmark}", str(hub_id(benchmark)).lower()}

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ptb.agents import traces
-from ptb.report.leaderboard import BASELINE_AGENTS, PUBLISHED_INSTRUCT, Leaderboard
+from ptb.report.leaderboard import BASELINE_AGENTS, Leaderboard, published
 from ptb.paths import CellPaths
 
 # What ptb puts in the task folder; everything else there was written by the agent.
@@ -296,7 +296,7 @@ def flags(board: Leaderboard) -> pd.DataFrame:
 
 def instruct_scores(board: Leaderboard) -> dict[tuple[str, str], tuple[float, str]]:
     """Instruct score (percent) per (model, benchmark): this experiment's instruct cells, else published."""
-    scores = {(m, b): (100 * s, "published") for m, row in PUBLISHED_INSTRUCT.items() for b, s in row.items()}
+    scores = {(m, b): (100 * s, "published") for m, row in published("instruct").items() for b, s in row.items()}
     own = board.cells[(board.cells.agent == "instruct") & board.cells.score.notna()]
     for (m, b), g in own.groupby(["model", "benchmark"]):
         scores[(m, b)] = (100 * g.score.mean(), "instruct cells")

@@ -23,41 +23,29 @@ from pathlib import Path
 
 import pandas as pd
 
-# Published v1 weights: w_b = 1 / (mean instruct_b - mean base_b), normalised.
-WEIGHTS_V1 = {
-    "aime2025": 0.226537, "arenahardwriting": 0.090352, "bfcl": 0.074608, "gpqamain": 0.224622,
-    "gsm8k": 0.093588, "healthbench": 0.184145, "humaneval": 0.106149,
-}
-BENCHMARK_ORDER = list(WEIGHTS_V1)
+from ptb.benchmarks import BENCHMARKS, Benchmark
 
 
-def _per_model(cols: list[str], rows: dict[str, tuple[float, ...]]) -> dict[str, dict[str, float]]:
-    """Model -> {benchmark: score} from one row of scores per model, in the order of COLS."""
-    return {m: dict(zip(cols, v)) for m, v in rows.items()}
+def _ranked() -> list[Benchmark]:
+    """The benchmarks of the published leaderboard (those with a v1 weight), by id."""
+    return sorted((b for b in BENCHMARKS.values() if b.weight_v1 is not None), key=lambda b: b.id)
 
 
-# Published zero-shot (base) and instruct scores, fraction correct.
-_COLS = ["aime2025", "arenahardwriting", "bfcl", "gpqamain", "gsm8k", "healthbench", "humaneval"]
-PUBLISHED_BASE = _per_model(_COLS, {
-    "Qwen/Qwen3-1.7B-Base": (0.0, 0.00914, 0.0, 0.14063, 0.12661, 0.07538, 0.07927),
-    "Qwen/Qwen3-4B-Base": (0.03333, 0.03418, 0.0, 0.13393, 0.41850, 0.13384, 0.36585),
-    "HuggingFaceTB/SmolLM3-3B-Base": (0.03333, 0.00423, 0.0, 0.04911, 0.21077, 0.0, 0.06098),
-    "google/gemma-3-4b-pt": (0.0, 0.00285, 0.06, 0.01563, 0.06141, 0.17039, 0.00610),
-})
-PUBLISHED_INSTRUCT = _per_model(_COLS, {
-    "Qwen/Qwen3-1.7B-Base": (0.26667, 0.5, 0.94, 0.35491, 0.88476, 0.44919, 0.68902),
-    "Qwen/Qwen3-4B-Base": (0.53333, 0.86839, 0.95, 0.44643, 0.93783, 0.52724, 0.77439),
-    "HuggingFaceTB/SmolLM3-3B-Base": (0.26667, 0.492, 0.84, 0.33259, 0.82183, 0.29577, 0.70122),
-    "google/gemma-3-4b-pt": (0.1, 0.948, 0.67, 0.31473, 0.83548, 0.46063, 0.69512),
-})
-# Published few-shot base-model scores (the reference's baselines.json "fewshot"; no BFCL there).
-_COLS_FEW = ["aime2025", "arenahardwriting", "gpqamain", "gsm8k", "healthbench", "humaneval"]
-PUBLISHED_FEWSHOT = _per_model(_COLS_FEW, {
-    "Qwen/Qwen3-1.7B-Base": (0.05333, 0.05315, 0.25960, 0.46679, 0.21101, 0.25244),
-    "Qwen/Qwen3-4B-Base": (0.09, 0.19168, 0.29888, 0.74382, 0.21794, 0.67744),
-    "HuggingFaceTB/SmolLM3-3B-Base": (0.06, 0.03249, 0.13237, 0.52987, 0.10165, 0.32378),
-    "google/gemma-3-4b-pt": (0.0, 0.01257, 0.21406, 0.05838, 0.23318, 0.00488),
-})
+def benchmark_order() -> list[str]:
+    return [b.id for b in _ranked()]
+
+
+def published(kind: str) -> dict[str, dict[str, float]]:
+    """Model -> benchmark -> its published `kind` score ("base": zero-shot, "instruct", "fewshot"),
+    fraction correct, from each benchmark's `published` baselines (few-shot has no BFCL)."""
+    table = defaultdict(dict)
+    for bench in _ranked():
+        for row in bench.published:
+            if getattr(row, kind) is not None:
+                table[row.model][bench.id] = getattr(row, kind)
+    return dict(table)
+
+
 # Published v1 leaderboard, weighted average % (reference/posttrainbench.md); std where published.
 PUBLISHED_AGENTS = {
     "Opus 4.6 (Claude Code)": (23.2, 1.8), "Gemini 3.1 Pro (OpenCode)": (21.6, None),
@@ -80,11 +68,18 @@ def derived_weights(base: dict[str, dict[str, float]], instruct: dict[str, dict[
     return {b: v / sum(inverse.values()) for b, v in inverse.items()}
 
 
-# v1.2 dropped BFCL and re-weighted: the same rule (the reference's scripts/compute_factors.py)
-# over the six remaining benchmarks, on its published baselines (scripts/baselines.json, which
-# has no BFCL). BFCL keeps its column but gets weight 0.
-WEIGHTS_V1_2 = derived_weights(PUBLISHED_BASE, PUBLISHED_INSTRUCT,
-                               [b for b in BENCHMARK_ORDER if b != "bfcl"]) | {"bfcl": 0.0}
+def published_weights(scheme: str) -> dict[str, float]:
+    """The published weights: v1's, w_b = 1 / (mean instruct_b - mean base_b) normalised; v1.2
+    dropped BFCL and re-weighted by the same rule (the reference's scripts/compute_factors.py)
+    over the remaining benchmarks, on its published baselines (scripts/baselines.json, which has
+    no BFCL). A dropped benchmark keeps its column but gets weight 0."""
+    if scheme == "v1":
+        return {b.id: b.weight_v1 for b in _ranked()}
+    kept = [b.id for b in _ranked() if b.weighted_v1_2]
+    return derived_weights(published("base"), published("instruct"), kept) | {
+        b.id: 0.0 for b in _ranked() if not b.weighted_v1_2}
+
+
 WEIGHT_SCHEMES = ("v1", "v1.2", "experiment")
 # Baseline rows; the chart puts them at the ends: instruct on top, zero-shot at the bottom.
 BASELINE_AGENTS = ("zero-shot", "few-shot", "instruct")
@@ -161,10 +156,8 @@ def load_results(dirs: list[str | Path], unreadable: list[str] | None = None) ->
 
 def weights_for(benchmarks: list[str], scheme: str, results: list[dict]) -> tuple[dict[str, float], list[str]]:
     notes = []
-    if scheme == "v1":
-        table = dict(WEIGHTS_V1)
-    elif scheme == "v1.2":
-        table = dict(WEIGHTS_V1_2)
+    if scheme in ("v1", "v1.2"):
+        table = published_weights(scheme)
     elif scheme == "experiment":
         table = _experiment_weights(results)
     else:
@@ -179,8 +172,8 @@ def weights_for(benchmarks: list[str], scheme: str, results: list[dict]) -> tupl
     total = sum(table[b] for b in benchmarks)
     if total <= 0:
         raise ValueError(f"weights {scheme}: every benchmark present ({', '.join(benchmarks)}) has weight 0")
-    if scheme == "v1.2" and "bfcl" in benchmarks:
-        notes.append("weights v1.2: bfcl is shown but not weighted (dropped in v1.2)")
+    if scheme == "v1.2":
+        notes += [f"weights v1.2: {b} is shown but not weighted (dropped in v1.2)" for b in benchmarks if table[b] == 0]
     return {b: table[b] / total for b in benchmarks}, notes
 
 
@@ -281,8 +274,8 @@ def build(dirs: list[str | Path], weights: str = "v1", reference: bool = False) 
                              "counted as 0")
         cells.append(_cell_row(r, value, source))
     cells_df = pd.DataFrame(cells)
-    benchmarks = sorted(cells_df.benchmark.unique(),
-                        key=lambda b: (b not in BENCHMARK_ORDER, BENCHMARK_ORDER.index(b) if b in BENCHMARK_ORDER else b))
+    order = benchmark_order()
+    benchmarks = sorted(cells_df.benchmark.unique(), key=lambda b: (b not in order, order.index(b) if b in order else b))
     w, wnotes = weights_for(benchmarks, weights, results)
     notes += wnotes
 
@@ -318,8 +311,9 @@ def zero_shot_value(model: str, benchmark: str, zs: dict[tuple[str, str], float]
     """What a flagged or score-less cell counts as: this experiment's zero-shot cells, else published."""
     if (model, benchmark) in zs:
         return zs[(model, benchmark)], "zero-shot cells"
-    if benchmark in PUBLISHED_BASE.get(model, {}):
-        return PUBLISHED_BASE[model][benchmark], "published zero-shot"
+    base = published("base")
+    if benchmark in base.get(model, {}):
+        return base[model][benchmark], "published zero-shot"
     return None, "no zero-shot score: 0"
 
 
@@ -366,12 +360,12 @@ def published_rows(benchmarks: list[str], w: dict[str, float]) -> pd.DataFrame:
     """The published reference rows, for comparison: base, few-shot, instruct (computed with
     these weights over these benchmarks, where the four models are among the published ones)
     and the published agents (their published average only)."""
-    rows = []
-    for name, table in (("published: zero-shot", PUBLISHED_BASE), ("published: few-shot", PUBLISHED_FEWSHOT),
-                        ("published: instruct", PUBLISHED_INSTRUCT)):
+    rows, base = [], published("base")
+    for name, kind in (("published: zero-shot", "base"), ("published: few-shot", "fewshot"),
+                       ("published: instruct", "instruct")):
         # Few-shot has no BFCL score: like any score-less cell it counts as zero-shot (this
         # gives the published 18.1 with the v1 weights).
-        table = {m: PUBLISHED_BASE[m] | table[m] for m in table}
+        table = {m: base[m] | scores for m, scores in published(kind).items()}
         per_bench = {b: 100 * statistics.mean(table[m][b] for m in table) for b in benchmarks
                      if all(b in table[m] for m in table)}
         rows.append({"agent": name, "avg": _weighted(per_bench, w) if per_bench else math.nan, "avg_std": math.nan,
