@@ -71,11 +71,18 @@ def _hours(value: str) -> float:
 def cmd_run(a) -> int:
     from ptb.run import grid
 
-    cell = Cell(a.experiment, a.agent, a.model, a.benchmark, a.seed, a.hours, a.sandbox, a.engine, a.network,
-                a.eval_limit, a.cpus, a.memory_gb, a.pids_limit or None,
-                protocol=_protocol(a).release, options=_protocol(a).options)
+    if a.cell is not None:
+        if a.agent or a.model or a.benchmark:
+            raise UsageError("--cell is the whole cell: give it without --agent, --model, --benchmark")
+        cell = Cell.read(a.cell)
+    elif a.agent is None or a.model is None or a.benchmark is None:
+        raise UsageError("ptb run needs --agent, --model and --benchmark, or --cell CELL.json")
+    else:
+        cell = Cell(a.experiment, a.agent, a.model, a.benchmark, a.seed, a.hours, a.sandbox, a.engine, a.network,
+                    a.eval_limit, a.cpus, a.memory_gb, a.pids_limit or None,
+                    protocol=_protocol(a).release, options=_protocol(a).options)
     params.check_names(cell)
-    exp_dir = Path(a.out) / a.experiment
+    exp_dir = Path(a.out) / cell.experiment
     print(f"cell {cell.name} -> {exp_dir / cell.name}", flush=True)
     result = grid.run_cell(cell, exp_dir, force=a.force)
     if result is None:
@@ -355,10 +362,11 @@ def parser() -> argparse.ArgumentParser:
     d.set_defaults(fn=cmd_demo)
 
     r = sub.add_parser("run", help="run one cell (notebooks/run_cell.ipynb through papermill)")
-    r.add_argument("--agent", required=True, help="an agent of parameters/agents/ (or PTB_AGENT_PATH), "
-                   "a variant as NAME@key=value")
-    r.add_argument("--model", required=True, help="a Hugging Face id, a local model folder, or tiny-qwen3")
-    r.add_argument("--benchmark", required=True, help=f"one of: {', '.join(BENCHMARKS)}")
+    r.add_argument("--cell", default=None,
+                   help="the whole cell, as a cell.json (instead of the cell's flags; --out and --force apply)")
+    r.add_argument("--agent", help="an agent of parameters/agents/ (or PTB_AGENT_PATH), a variant as NAME@key=value")
+    r.add_argument("--model", help="a Hugging Face id, a local model folder, or tiny-qwen3")
+    r.add_argument("--benchmark", help=f"one of: {', '.join(BENCHMARKS)}")
     r.add_argument("--hours", type=_hours, default=10.0, help=f"the agent's time budget, in (0, {params.MAX_HOURS:g}] (default 10)")
     r.add_argument("--seed", type=_int_at_least(0), default=0, help="the run's seed, >= 0 (default 0)")
     r.add_argument("--experiment", default="default", help="cells go to OUT/EXPERIMENT/CELL (default 'default')")

@@ -14,6 +14,7 @@
             result.json                    written last: the cell is finished iff it exists
         .attempts/<cell>-<time>-<pid>/     earlier attempts (interrupted, or replaced by --force)
         .logs/<cell>.log                   the grid's log of each cell's `ptb run`
+        .logs/<cell>.cell.json             the cell the grid gave that `ptb run` (--cell)
         .grid.json                         the running local grid's plan: its cells, pid and host
         leaderboard.csv leaderboard.html leaderboard.txt   (leaderboard.txt: what `ptb leaderboard` prints)
 """

@@ -70,6 +70,20 @@ def test_run_help_gives_every_flag_a_text_and_the_hours_default():
     assert res.returncode == 0 and "the agent's time budget, in (0, 240] (default 10)" in " ".join(res.stdout.split())
 
 
+def test_run_cell_json(tmp_path):
+    out = ["--out", tmp_path / "out"]
+    one_line(ptb("run", "--model", "tiny-qwen3", *out), "needs --agent, --model and --benchmark, or --cell")
+    cell = tmp_path / "cell.json"
+    one_line(ptb("run", "--cell", cell, *out), str(cell), "not a readable cell JSON")
+    base = {"experiment": "t", "agent": "zero-shot", "model": "tiny-qwen3", "benchmark": "arith"}
+    for data, needle in ((base | {"cpu": 2}, "unknown key 'cpu'"), ({"agent": "zero-shot"}, "missing key 'experiment'"),
+                         (base | {"hours": 1e9}, "key 'hours'"), (base | {"benchmark": "nope"}, "unknown benchmark")):
+        cell.write_text(json.dumps(data))
+        one_line(ptb("run", "--cell", cell, *out), needle)
+    one_line(ptb("run", "--cell", cell, "--agent", "zero-shot", *out), "--cell is the whole cell")
+    assert not (tmp_path / "out").exists()
+
+
 def test_agent_definition(tmp_path, monkeypatch):
     monkeypatch.setenv("PTB_AGENT_PATH", str(tmp_path))
     (tmp_path / "typo.yaml").write_text('name: typo\ncommand: [echo, "{modle}", "${HOME}", "{base_model}"]\n')

@@ -41,7 +41,7 @@ def test_timeout_kills_everything_and_still_evaluates_the_final_model(tmp_path, 
     left = (result["_dir"] / "task" / "timer_at_start.txt").read_text()
     assert left.startswith("Time left: 0:00:1"), left  # counted from the agent's start
     nb = nbformat.read(result["_dir"] / "run_cell.ipynb", as_version=4)
-    assert nb.metadata.papermill.parameters["agent"] == "stubborn"
+    assert nb.metadata.papermill.parameters["cell"]["agent"] == "stubborn"  # the cell, one parameter
     assert result["integrity"]["verdict"] == "clean"  # the base model, nothing planted: every check ran
 
 

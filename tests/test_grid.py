@@ -79,3 +79,20 @@ def test_one_cell_per_gpu_at_once_each_pinned_to_its_gpu_with_the_grid_limits(tm
     assert sorted(g for g, _, _ in seen) == ["0", "1"]
     (_, s0, e0), (_, s1, e1) = seen
     assert s0 < e1 and s1 < e0  # the two agents ran at the same time
+
+
+def test_every_field_of_a_grid_cell_reaches_the_notebook(tmp_path, make_agent, tiny_model):
+    from ptb.run import params
+
+    make_agent("quick", 'cp -r "$1" final_model')
+    grid = grid_file(tmp_path, "quick", [3], "fields", "cpus: 2.5\nmemory_gb: 4\npids_limit: 300\nprotocol: v1\n"
+                                                      "options: [raw-output, exact-numeric]\n")
+    res = subprocess.run([sys.executable, "-m", "ptb", "grid", grid, "--out", tmp_path / "out"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    [planned] = params.expand(params.load_grid(grid))
+    cell = CellPaths(tmp_path / "out" / "fields" / planned.name)
+    ran = params.Cell.read(cell.cell_json)  # written by the notebook, from the one `cell` parameter
+    assert ran == planned and (ran.cpus, ran.memory_gb, ran.pids_limit) == (2.5, 4, 300)
+    assert (ran.protocol, ran.options) == ("v1", ("raw-output", "exact-numeric"))
+    assert json.loads(cell.result.read_text())["status"] == "ok"

@@ -85,7 +85,7 @@ def prepare(cell: Cell, cell_dir: str | Path) -> CellRun:
     paths = CellPaths(Path(cell_dir).resolve())
     for d in (paths.root, paths.task, paths.agent, paths.eval):
         d.mkdir(parents=True, exist_ok=True)
-    params.write_json_atomic(paths.cell_json, cell.to_dict())
+    cell.write(paths.cell_json)
     agent = params.load_agent(cell.agent)
     gpus = assigned_gpus()
     try:

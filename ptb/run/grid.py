@@ -81,7 +81,7 @@ def run_cell(cell: Cell, exp_dir: Path, *, force: bool = False) -> dict | None:
         try:
             papermill.execute_notebook(
                 str(paths.NOTEBOOKS / "run_cell.ipynb"), str(cp.notebook),
-                parameters=cell.to_dict() | {"cell_dir": str(cp.root)},
+                parameters={"cell": cell.to_dict(), "cell_dir": str(cp.root)},
                 cwd=str(paths.NOTEBOOKS), progress_bar=False, log_output=False, kernel_name="python3",
             )
         except PapermillExecutionError as e:
@@ -106,20 +106,12 @@ def visible_gpus() -> list[str]:
 
 
 def run_command(cell: Cell, out_root: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "ptb", "run", "--agent", cell.agent, "--model", cell.model, "--benchmark",
-           cell.benchmark, "--seed", str(cell.seed), "--hours", str(cell.hours), "--experiment", cell.experiment,
-           "--sandbox", cell.sandbox, "--engine", cell.engine, "--out", str(out_root)]
-    if cell.network is not None:
-        cmd += ["--network", "on" if cell.network else "off"]
-    if cell.eval_limit:
-        cmd += ["--eval-limit", str(cell.eval_limit)]
-    # The sandbox's resource limits: every executor runs this command, so a grid's limits reach each cell.
-    if cell.cpus is not None:
-        cmd += ["--cpus", str(cell.cpus)]
-    if cell.memory_gb is not None:
-        cmd += ["--memory-gb", str(cell.memory_gb)]
-    cmd += ["--pids-limit", str(cell.pids_limit or 0)]  # 0: no limit
-    return cmd + cell.protocol_flags()
+    """`ptb run --cell` for CELL, its cell JSON written beside the cell's log: every field reaches
+    the run (every executor runs this command; the cell folder is moved aside before a run)."""
+    spec = out_root / cell.experiment / ".logs" / f"{cell.name}.cell.json"
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    cell.write(spec)
+    return [sys.executable, "-m", "ptb", "run", "--cell", str(spec), "--out", str(out_root)]
 
 
 def _dies_with_parent(cmd: list[str]) -> list[str]:

@@ -12,7 +12,7 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
@@ -210,6 +210,30 @@ class Cell:
     def from_dict(cls, d: dict) -> Cell:
         return cls(**d)
 
+    def write(self, path: Path) -> None:
+        """cell.json: the cell's fields, one key each."""
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def read(cls, path: str | Path) -> Cell:
+        """A cell.json (as `write` wrote it); a key that is not a field, or a missing one, is a ParamError."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ParamError(f"{path}: not a readable cell JSON ({e})") from None
+        if not isinstance(data, dict):
+            raise ParamError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        missing = [k for k in ("experiment", "agent", "model", "benchmark") if k not in data]
+        if unknown or missing:
+            raise ParamError(f"{path}: unknown key '{unknown[0]}'" if unknown else f"{path}: missing key '{missing[0]}'")
+        try:
+            check_hours(data.get("hours", 10.0))
+        except (TypeError, ValueError) as e:
+            raise ParamError(f"{path}: key 'hours': {e} (got {short(data['hours'])})") from None
+        return cls.from_dict(data)
+
 
 def model_slug(model: str) -> str:
     return Path(model.rstrip("/")).name
@@ -392,10 +416,13 @@ def load_grid(path: str | Path, **overrides) -> Grid:
     return grid
 
 
+# The fields a cell takes from its grid as they are: all but its place in the grid.
+_FROM_GRID = [f.name for f in fields(Cell) if f.name not in ("experiment", "agent", "model", "benchmark", "seed")]
+
+
 def expand(grid: Grid) -> list[Cell]:
     return [
-        Cell(grid.experiment, a, m, b, s, grid.hours, grid.sandbox, grid.engine, grid.network, grid.eval_limit,
-             grid.cpus, grid.memory_gb, grid.pids_limit, grid.protocol, tuple(grid.options))
+        Cell(grid.experiment, a, m, b, s, **{k: getattr(grid, k) for k in _FROM_GRID})
         for a, m, b, s in itertools.product(grid.agents, grid.models, grid.benchmarks, grid.seeds)
     ]
 
