@@ -1,4 +1,5 @@
-"""The `ptb` command line. Every command exits non-zero with a one-line reason on bad input."""
+"""The `ptb` command line. Every command exits non-zero with a one-line reason on bad input
+(2: a usage or configuration error, 3: an evaluation failure; ptb.errors); a bug raises with its traceback."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from ptb import paths
 from ptb.run import params
+from ptb.errors import CONFIG_EXIT, EVAL_FAILED_EXIT, ConfigError, EvalFailed
 from ptb.run.params import Cell, ParamError, short
 
 
@@ -473,10 +475,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
-    except (ParamError, UsageError, CellBusy, CellFailed, NotebookFailed, FileNotFoundError, ValueError,
-            SlurmError) as e:
+    except (ParamError, UsageError, ConfigError) as e:
         print(f"ptb {args.command}: error: {e}", file=sys.stderr)
-        return 2 if isinstance(e, (ParamError, UsageError)) else 1
+        return CONFIG_EXIT
+    except EvalFailed as e:
+        print(f"ptb {args.command}: evaluation failed: {e}", file=sys.stderr)
+        return EVAL_FAILED_EXIT
+    except (CellBusy, CellFailed, NotebookFailed, FileNotFoundError, ValueError, SlurmError) as e:
+        print(f"ptb {args.command}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"ptb {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -54,12 +54,13 @@ def gpus() -> list[Check]:
 def docker_engine(need_gpus: bool) -> list[Check]:
     from ptb.sandbox.image import default_image
 
-    try:
-        import docker
+    import docker
+    import requests
 
+    try:
         client = docker.from_env()
         info = client.info()
-    except Exception as e:
+    except (docker.errors.DockerException, requests.exceptions.ConnectionError) as e:
         return [Check("docker", False, f"engine not reachable ({str(e)[:120]})",
                       "start it (`sudo systemctl start docker`, or `dockerd &`) and give this user access "
                       "(`sudo usermod -aG docker $USER`); in the devcontainer, mount /var/run/docker.sock")]

@@ -26,8 +26,10 @@ INSTRUCT = {
     "HuggingFaceTB/SmolLM3-3B-Base": "HuggingFaceTB/SmolLM3-3B",
     "google/gemma-3-4b-pt": "google/gemma-3-4b-it",
 }
-# Hub revisions to download. "main" where no commit is pinned yet; the commit actually
-# downloaded is recorded in result.json either way (see `resolved_revision`).
+# Hub revisions to download: the place to pin the official checkpoints. None is pinned yet,
+# because their commit hashes cannot be obtained offline, so every model is fetched at "main";
+# the commit actually downloaded is recorded in result.json (`base_model_revision`, see
+# `resolved_revision`).
 REVISIONS: dict[str, str] = {}
 
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")

@@ -112,3 +112,28 @@ def survivors(marker: str) -> list[str]:
         if marker in cmdline and "pytest" not in cmdline:
             found.append(f"{proc.name}: {cmdline}")
     return found
+
+
+@pytest.fixture
+def failing_scorer(tmp_path, monkeypatch):
+    """Make arith's scorer raise `kind` ("bug": a TypeError, "config": a ConfigError, as a judge
+    scorer with no judge does) in every `ptb` process this test starts."""
+    site = tmp_path / "failing-scorer"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(textwrap.dedent("""
+        import dataclasses, os
+        from ptb.benchmarks import BENCHMARKS
+        from ptb.errors import ConfigError
+
+        def score(sample, output):
+            if os.environ["PTB_TEST_SCORER"] == "config":
+                raise ConfigError("the scorer's judge is not configured")
+            return len(None)
+
+        BENCHMARKS["arith"] = dataclasses.replace(BENCHMARKS["arith"], score=score)
+    """))
+
+    def make(kind: str) -> None:
+        monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
+        monkeypatch.setenv("PTB_TEST_SCORER", kind)
+    return make

@@ -116,3 +116,16 @@ def test_a_variant_with_a_path_is_one_cell_folder(tmp_path, monkeypatch, tiny_mo
     assert "sibling" not in (cell / "task" / "experiment.txt").read_text()
     status = ptb("status", tmp_path / "out" / "t")
     assert status.returncode == 0 and cell.name in status.stdout, status.stdout
+
+
+def test_a_scorer_bug_or_a_configuration_error_is_evaluated_once(tmp_path, make_agent, tiny_model, failing_scorer):
+    make_agent("quick", 'cp -r "$1" final_model')
+    failing_scorer("bug")
+    result = run_cell(tmp_path, "quick")
+    log = (result["_dir"] / "eval" / "eval.log").read_text()
+    assert result["status"] == "eval_error" and len(result["eval_attempts"]) == 1
+    assert "Traceback" in log and "not retried: TypeError" in result["reason"]
+    failing_scorer("config")
+    result = run_cell(tmp_path, "quick", "--force")
+    assert result["status"] == "eval_error" and len(result["eval_attempts"]) == 1
+    assert "not retried: ptb eval: error: the scorer's judge is not configured" in result["reason"]

@@ -98,3 +98,15 @@ def test_run_records_the_protocol_options_and_sampling(tmp_path, tiny_model):
     assert result["eval"]["protocol"] == "v1" and result["eval"]["seeds"] == [0]
     evaluate_py = (cell / "task" / "evaluate.py").read_text()
     assert "'--protocol', 'v1', '--option', 'exact-numeric'" in evaluate_py  # the agent's own evaluations too
+
+
+def test_a_scorer_bug_is_a_traceback_and_a_configuration_error_one_line(tmp_path, tiny_model, failing_scorer):
+    args = ("eval", "--model", tiny_model, "--benchmark", "arith", "--limit", "2", "--engine", "transformers",
+            "--json-output-file", tmp_path / "m.json")
+    failing_scorer("bug")
+    res = ptb(*args)
+    assert res.returncode == 1 and "Traceback" in res.stderr and "TypeError" in res.stderr.splitlines()[-1]
+    failing_scorer("config")
+    res = ptb(*args)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1] == "ptb eval: error: the scorer's judge is not configured"

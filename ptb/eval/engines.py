@@ -21,6 +21,7 @@ from typing import Literal, NamedTuple
 from ptb.eval import chat, protocol
 from ptb.benchmarks import Sample
 from ptb.benchmarks.base import ChatTemplate
+from ptb.errors import ConfigError, EvalFailed
 
 Engine = Literal["auto", "vllm", "transformers"]
 
@@ -65,11 +66,11 @@ def generate(model_dir: Path, samples: list[Sample], *, engine: Engine, sampling
                                       templates_dir=templates_dir)
     if name == "vllm":
         if not importlib.util.find_spec("vllm"):
-            raise ValueError(f"engine 'vllm': vllm is not installed in {sys.executable}; `bash .devcontainer/setup.sh` "
-                             "installs it, or use --engine transformers")
+            raise ConfigError(f"engine 'vllm': vllm is not installed in {sys.executable}; "
+                              "`bash .devcontainer/setup.sh` installs it, or use --engine transformers")
         return _vllm_generate(model_dir, samples, sampling=sampling, seed=seed, shared_gpu=shared_gpu,
                               template=template, templates_dir=templates_dir)
-    raise ValueError(f"unknown engine '{name}' (known: auto, vllm, transformers)")
+    raise ConfigError(f"unknown engine '{name}' (known: auto, vllm, transformers)")
 
 
 def render(tokenizer, model_dir: Path, samples: list[Sample], template: ChatTemplate = "reference",
@@ -155,8 +156,14 @@ def _vllm_generate(model_dir: Path, samples: list[Sample], *, sampling: dict, se
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     texts = render(tokenizer, model_dir, samples, template, templates_dir)
     prompts = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-    llm = vllm_engine(model_dir, seed=seed, shared_gpu=shared_gpu)
-    tokens = vllm_run(llm, prompts, [s.index for s in samples], sampling, stop=stop_tokens(model_dir), seed=seed)
+    import torch
+
+    try:
+        # vLLM reports an engine that died or could not start (its KV cache did not fit) as a RuntimeError.
+        llm = vllm_engine(model_dir, seed=seed, shared_gpu=shared_gpu)
+        tokens = vllm_run(llm, prompts, [s.index for s in samples], sampling, stop=stop_tokens(model_dir), seed=seed)
+    except RuntimeError as e:  # torch.OutOfMemoryError included
+        raise EvalFailed(f"engine 'vllm': {type(e).__name__}: {e}") from e
     # Decoded here, as the transformers engine decodes: vLLM's incremental detokeniser
     # holds back a trailing incomplete UTF-8 sequence, so equal tokens could give unequal text.
     return [tokenizer.decode(t, skip_special_tokens=True) for t in tokens]

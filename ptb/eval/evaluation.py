@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ptb.eval import engines, judge, protocol
 from ptb.benchmarks import BENCHMARKS, Benchmark, Sample
+from ptb.errors import ConfigError, EvalFailed
 from ptb.eval.protocol import Protocol
 
 
@@ -47,7 +48,7 @@ class EvalResult:
 def benchmark(benchmark_id: str, under: Protocol | None = None) -> Benchmark:
     """The benchmark, as the protocol `under` has it (its release's rules, its options)."""
     if benchmark_id not in BENCHMARKS:
-        raise ValueError(f"unknown benchmark '{benchmark_id}' (known: {', '.join(BENCHMARKS)})")
+        raise ConfigError(f"unknown benchmark '{benchmark_id}' (known: {', '.join(BENCHMARKS)})")
     bench = BENCHMARKS[benchmark_id]
     return bench.under(under) if under and bench.under else bench
 
@@ -72,18 +73,18 @@ def score_outputs(bench: Benchmark, samples: list[Sample], outputs: list[str],
     records = []
     for sample, output, s in zip(samples, outputs, scores, strict=True):
         if s.value is not None and not low <= s.value <= 1.0:
-            raise ValueError(f"{bench.id}: scorer returned {s.value} for sample {sample.index}, outside 0..1")
+            raise RuntimeError(f"{bench.id}: scorer returned {s.value} for sample {sample.index}, outside 0..1")
         records.append({"index": sample.index, "score": s.value, "answer": s.answer, "target": sample.target,
                         "explanation": s.explanation, "output": output, "messages": sample.messages})
     scored = [s for s in scores if s.value is not None]
     if samples and not scored:
-        raise ValueError(f"{bench.id}: no sample could be scored ({json.dumps(metrics)})")
+        raise EvalFailed(f"{bench.id}: no sample could be scored ({json.dumps(metrics)})")
     if bench.aggregate and scored:
         mean, stderr = bench.aggregate(scored)
     else:
         mean, stderr = _mean_stderr([s.value for s in scored])
     if not 0.0 <= mean <= 1.0:
-        raise ValueError(f"{bench.id}: aggregate score {mean} is outside 0..1")
+        raise RuntimeError(f"{bench.id}: aggregate score {mean} is outside 0..1")
     return EvalResult(bench.id, mean, stderr, len(scored), records, metrics)
 
 

@@ -34,11 +34,13 @@ from typing import Any, Literal
 
 import httpx
 
+from ptb.errors import ConfigError
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-5-mini"
 
 
-class JudgeNotConfigured(ValueError):
+class JudgeNotConfigured(ConfigError):
     pass
 
 

@@ -244,9 +244,10 @@ def local_instruct(model_id: str) -> Path | None:
         return None
     try:
         from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
 
         return Path(snapshot_download(repo, local_files_only=True))
-    except Exception:  # noqa: BLE001 - not cached: its fingerprint, if recorded
+    except LocalEntryNotFoundError:  # not cached: its fingerprint, if recorded
         fp = fingerprint_path(repo)
         return fp if fp.is_file() else None
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from ptb.errors import ConfigError
 from ptb.eval import judge
 
 SYSTEM = """\
@@ -64,7 +65,7 @@ class ReviewConfig:
             return None
         model = os.environ.get("PTB_INTEGRITY_JUDGE_MODEL")
         if not model:
-            raise ValueError("PTB_INTEGRITY_JUDGE_URL is set but PTB_INTEGRITY_JUDGE_MODEL is not: set both")
+            raise ConfigError("PTB_INTEGRITY_JUDGE_URL is set but PTB_INTEGRITY_JUDGE_MODEL is not: set both")
         env = os.environ.get
         return cls.make(url.rstrip("/"), model, env("PTB_INTEGRITY_JUDGE_API_KEY"),
                         int(env("PTB_INTEGRITY_JUDGE_RUNS", "3")),

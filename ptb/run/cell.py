@@ -23,6 +23,7 @@ from ptb.agents import credentials, traces
 from ptb.run import params, task
 from ptb.integrity import audit
 from ptb.benchmarks import BENCHMARKS
+from ptb.errors import EVAL_FAILED_EXIT
 from ptb.paths import CellPaths
 from ptb.run.params import AgentDef, Cell
 from ptb.sandbox import image
@@ -281,7 +282,9 @@ def check_integrity(run: CellRun, final: FinalModel) -> dict:
 
 def evaluate(run: CellRun, final: FinalModel) -> EvalOutcome:
     """The final evaluation, by ptb's own code in a fresh process per attempt (a crashed
-    attempt frees its GPU memory), down the benchmark's max-tokens ladder."""
+    attempt frees its GPU memory), down the benchmark's max-tokens ladder. Only an expected
+    failure (ptb.errors.EvalFailed, or a process killed by a signal) is retried; a configuration
+    error or a bug ends the evaluation at once. The error says the last attempt's own last line."""
     if final.path is None:
         return EvalOutcome(None, None, None, [], error=final.reason)
     bench = BENCHMARKS[run.cell.benchmark]
@@ -297,7 +300,7 @@ def evaluate(run: CellRun, final: FinalModel) -> EvalOutcome:
                     cmd += ["--limit", str(run.cell.eval_limit)]
                 cmd += run.cell.protocol_flags()
                 metrics.unlink(missing_ok=True)
-                started = time.monotonic()
+                started, start = time.monotonic(), log.tell()
                 code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env={**os.environ, **thread_env(None)})
                 attempts.append({"max_tokens": max_tokens, "exit_code": code,
@@ -306,7 +309,21 @@ def evaluate(run: CellRun, final: FinalModel) -> EvalOutcome:
                     m = json.loads(metrics.read_text())
                     summary = {k: v for k, v in m.items() if k != "samples"}
                     return EvalOutcome(m["score"], m["stderr"], m["n"], attempts, metrics=summary)
-    return EvalOutcome(None, None, None, attempts, error=f"all {len(attempts)} evaluation attempts failed; see eval/eval.log")
+                reason = _last_line(run.paths.eval / "eval.log", start) or f"exit code {code}"
+                if code != EVAL_FAILED_EXIT and code >= 0:  # a configuration error or a bug: the next try fails alike
+                    return EvalOutcome(None, None, None, attempts,
+                                       error=f"evaluation attempt {len(attempts)} failed, not retried: {reason}; "
+                                             "see eval/eval.log")
+    return EvalOutcome(None, None, None, attempts,
+                       error=f"all {len(attempts)} evaluation attempts failed, the last: {reason}; see eval/eval.log")
+
+
+def _last_line(log: Path, start: int) -> str:
+    """The last non-empty line written to `log` after byte `start`, shortened."""
+    with open(log, "rb") as f:
+        f.seek(start)
+        lines = f.read().decode(errors="replace").strip().splitlines()
+    return lines[-1].strip()[:300] if lines else ""
 
 
 def status_of(agent: AgentOutcome, final: FinalModel, ev: EvalOutcome) -> tuple[str, str]:

@@ -233,6 +233,7 @@ def _last_words(log: Path) -> str:
 def submit(cells: list[Cell], g: Grid, out_root: Path, *, force: bool = False) -> list[str]:
     """Submit the cells as one job array; returns the job ids, in the cells' order."""
     import submitit
+    from submitit.core.utils import FailedJobError
 
     if not cells:
         return []
@@ -245,7 +246,7 @@ def submit(cells: list[Cell], g: Grid, out_root: Path, *, force: bool = False) -
         # submitit also prints sbatch's complaint to stderr: it goes into the one-line error instead.
         with contextlib.redirect_stderr(io.StringIO()), executor.batch():
             jobs = [executor.submit(run_cell_job, cell, str(out_root), force) for cell in cells]
-    except Exception as e:  # sbatch refused (bad partition, account, option): its own words
+    except FailedJobError as e:  # sbatch refused (bad partition, account, option): its own words
         words = [line.removeprefix("sbatch: error: ").strip() for line in str(e).strip().splitlines()]
         raise SlurmError(f"sbatch refused the jobs: {'; '.join(w for w in words if w)}") from None
     with _record(exp) as record:

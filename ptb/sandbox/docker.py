@@ -92,11 +92,12 @@ print("preflight ok")
 
 def _client():
     import docker
+    import requests
 
     try:
         client = docker.from_env()
         client.ping()
-    except Exception as e:  # no socket, no permission, engine down
+    except (docker.errors.DockerException, requests.exceptions.ConnectionError) as e:  # no socket, engine down
         raise InfraError(f"the Docker engine is not reachable ({e}): start dockerd, or run `ptb doctor`") from e
     return client
 
@@ -276,6 +277,7 @@ class DockerSandbox:
 
     def _preflight(self, client, spec: SandboxSpec, uid: int, gid: int, volume, sources: dict[Path, Path]) -> None:
         import docker
+        import requests
 
         config = container_config(spec, self.image, uid, gid, volume.name, sources)
         config.update(user="0:0", command=["python", "-c", PREFLIGHT, HF_MOUNT, str(uid), str(gid),
@@ -292,7 +294,7 @@ class DockerSandbox:
             out = container.logs(stdout=True, stderr=True).decode(errors="replace")
         except docker.errors.APIError as e:
             raise InfraError(f"sandbox preflight could not run: {e.explanation or e}") from e
-        except Exception as e:  # the wait timed out: a hung driver or file system
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:  # a hung driver or file system
             raise InfraError(f"sandbox preflight did not finish in {PREFLIGHT_TIMEOUT_S} s ({e})") from e
         finally:
             if container is not None:
