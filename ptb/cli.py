@@ -125,7 +125,7 @@ def _experiment(folder: str, wait_s: float = 0) -> Path:
         raise UsageError(f"{folder[:300]}: no such folder")
     exp = ExperimentPaths(root)
     deadline = time.monotonic() + wait_s
-    while not (exp.plan.is_file() or (root / ".slurm").is_dir()
+    while not (exp.plan.is_file() or exp.slurm.is_dir()
                or any(CellPaths(d).cell_json.is_file() or CellPaths(d).result.is_file()
                       for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))):
         if time.monotonic() >= deadline:

@@ -5,16 +5,41 @@
             cell.json                      the Cell, written first
             run_cell.ipynb                 the executed notebook
             task/                          the agent's working folder (all it may write)
-                prompt.md  evaluate.py  timer.sh  templates/  final_model/
-            agent/stdout.log stdout.times stderr.log agent.json trace.jsonl transcript.md
-            sandbox/monitor.jsonl          resource samples while the agent runs (ptb/sandbox/monitor.py)
-            eval/metrics.json samples.jsonl eval.log
+                prompt.md                  the task (ptb/run/task.py)
+                evaluate.py                the development evaluation
+                timer.sh                   prints the time left; its deadline is written when the agent starts
+                templates/                 the chat templates, for benchmarks that use the reference ones
+                final_model/               the agent's model
+            clock.json                     the agent's start and deadline (epoch s), written when it starts
+            agent/
+                stdout.log                 the agent's output, redacted on the way in
+                stdout.times               each stdout line's arrival time
+                stderr.log
+                agent.json                 the sandbox's outcome, written when the agent is done
+                trace.jsonl                the normalised events (ptb/agents/traces.py)
+                transcript.md
+                trace_summary.json         turns, tool calls, tokens and cost
+            sandbox/
+                monitor.jsonl              resource samples while the agent runs (ptb/sandbox/monitor.py)
+                sandbox.json               the local sandbox's record
+                container.json             the docker sandbox's container parameters
+                ctimes.json                the task files' change times at hand-over
+                audit.jsonl                the audit's reports (ptb/integrity/audit.py)
+                inputs/                    copies of the files bound into the sandbox
+                etc/                       the local sandbox's passwd and group
+                hf-layer/upper/ work/ empty/   the docker sandbox's overlay of the Hugging Face cache
+            eval/
+                metrics.json               the final evaluation's score
+                samples.jsonl              its samples
+                eval.log
             given_files.json               hashes of the files ptb gave the agent (tampering check)
             integrity.json
             result.json                    written last: the cell is finished iff it exists
+        .<cell>.lock                       held by the `ptb run` of the cell
         .attempts/<cell>-<time>-<pid>/     earlier attempts (interrupted, or replaced by --force)
         .logs/<cell>.log                   the grid's log of each cell's `ptb run`
         .logs/<cell>.cell.json             the cell the grid gave that `ptb run` (--cell)
+        .slurm/jobs.json jobs.lock submitit/   the Slurm jobs of the experiment (ptb/run/slurm.py)
         .grid.json                         the running local grid's plan: its cells, pid and host
         leaderboard.csv leaderboard.html leaderboard.txt   (leaderboard.txt: what `ptb leaderboard` prints)
 """
@@ -42,41 +67,46 @@ def cache_dir() -> Path:
 class CellPaths:
     root: Path
 
-    @property
-    def cell_json(self) -> Path:
-        return self.root / "cell.json"
+    cell_json = property(lambda self: self.root / "cell.json")
+    notebook = property(lambda self: self.root / "run_cell.ipynb")
+    clock = property(lambda self: self.root / "clock.json")
+    given = property(lambda self: self.root / "given_files.json")
+    integrity = property(lambda self: self.root / "integrity.json")
+    result = property(lambda self: self.root / "result.json")
+    lock = property(lambda self: self.root.parent / f".{self.root.name}.lock")
 
-    @property
-    def notebook(self) -> Path:
-        return self.root / "run_cell.ipynb"
+    task = property(lambda self: self.root / "task")
+    prompt = property(lambda self: self.task / "prompt.md")
+    evaluate_py = property(lambda self: self.task / "evaluate.py")
+    timer = property(lambda self: self.task / "timer.sh")
+    templates = property(lambda self: self.task / "templates")
+    final_model = property(lambda self: self.task / "final_model")
 
-    @property
-    def task(self) -> Path:
-        return self.root / "task"
+    agent = property(lambda self: self.root / "agent")
+    stdout = property(lambda self: self.agent / "stdout.log")
+    stderr = property(lambda self: self.agent / "stderr.log")
+    agent_json = property(lambda self: self.agent / "agent.json")
+    trace = property(lambda self: self.agent / "trace.jsonl")
+    transcript = property(lambda self: self.agent / "transcript.md")
+    trace_summary = property(lambda self: self.agent / "trace_summary.json")
 
-    @property
-    def final_model(self) -> Path:
-        return self.task / "final_model"
+    sandbox = property(lambda self: self.root / "sandbox")
+    monitor = property(lambda self: self.sandbox / "monitor.jsonl")
+    sandbox_json = property(lambda self: self.sandbox / "sandbox.json")
+    container_json = property(lambda self: self.sandbox / "container.json")
+    ctimes = property(lambda self: self.sandbox / "ctimes.json")
+    audit_log = property(lambda self: self.sandbox / "audit.jsonl")
+    inputs = property(lambda self: self.sandbox / "inputs")
+    etc = property(lambda self: self.sandbox / "etc")
+    hf_layer = property(lambda self: self.sandbox / "hf-layer")
+    hf_upper = property(lambda self: self.hf_layer / "upper")
+    hf_work = property(lambda self: self.hf_layer / "work")
+    hf_empty = property(lambda self: self.hf_layer / "empty")
 
-    @property
-    def agent(self) -> Path:
-        return self.root / "agent"
-
-    @property
-    def eval(self) -> Path:
-        return self.root / "eval"
-
-    @property
-    def integrity(self) -> Path:
-        return self.root / "integrity.json"
-
-    @property
-    def result(self) -> Path:
-        return self.root / "result.json"
-
-    @property
-    def lock(self) -> Path:
-        return self.root.parent / f".{self.root.name}.lock"
+    eval = property(lambda self: self.root / "eval")
+    metrics = property(lambda self: self.eval / "metrics.json")
+    samples = property(lambda self: self.eval / "samples.jsonl")
+    eval_log = property(lambda self: self.eval / "eval.log")
 
 
 @dataclass(frozen=True)
@@ -86,11 +116,13 @@ class ExperimentPaths:
     def cell(self, name: str) -> CellPaths:
         return CellPaths(self.root / name)
 
-    @property
-    def attempts(self) -> Path:
-        return self.root / ".attempts"
+    def log(self, cell: str) -> Path:
+        """The grid's log of the cell's `ptb run`."""
+        return self.root / ".logs" / f"{cell}.log"
 
-    @property
-    def plan(self) -> Path:
-        """The local grid's cells and process (`ptb.run.grid.write_plan`), read by the live view."""
-        return self.root / ".grid.json"
+    attempts = property(lambda self: self.root / ".attempts")
+    slurm = property(lambda self: self.root / ".slurm")
+    slurm_jobs = property(lambda self: self.slurm / "jobs.json")
+    slurm_lock = property(lambda self: self.slurm / "jobs.lock")
+    plan = property(lambda self: self.root / ".grid.json",
+                    doc="The local grid's cells and process (`ptb.run.grid.write_plan`), read by the live view.")

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ptb.agents import traces
+from ptb.paths import CellPaths
 from ptb.run import params
 
 SFT = """from datasets import load_dataset
@@ -285,6 +286,7 @@ def write_session(cell: Path, fmt: str, steps: list, *, model: str = "Qwen/Qwen3
     c = params.Cell(cell.parent.name, agent, model, benchmark, 0, hours=hours)
     params.write_json_atomic(cell / "cell.json", c.to_dict())
     (cell / "task" / "timer.sh").write_text(f"left=$(( {int(start + hours * 3600)} - $(date +%s) ))\n")
+    params.write_json_atomic(CellPaths(cell).clock, {"start": start, "deadline": start + hours * 3600})
     for name, text in (files if files is not None else {"train.py": SFT, "train_v2.py": GRPO}).items():
         (cell / "task" / name).write_text(text)
     invocations = responses(steps)
@@ -302,7 +304,7 @@ def write_session(cell: Path, fmt: str, steps: list, *, model: str = "Qwen/Qwen3
     stdout = cell / "agent" / "stdout.log"
     stdout.write_text("".join(text + "\n" for _, text in lines))
     traces.times_path(stdout).write_text("".join(f"{t + lag:.2f}\n" for t, _ in lines))
-    summary = traces.write(fmt, stdout, cell / "agent", prices)
+    summary = traces.write(fmt, CellPaths(cell), prices)
     result = {"schema": 1, "experiment": c.experiment, "cell": cell.name, "agent": agent, "model": model,
               "benchmark": benchmark, "seed": 0, "hours": hours, "status": status, "score": 0.4, "stderr": 0.05,
               "n": 100, "time_taken_s": 60 * used_min, "integrity": {"verdict": "clean", "checks": []},

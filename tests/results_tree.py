@@ -63,6 +63,7 @@ def write_cell(exp: Path, agent: str, model: str, bench: str, seed: int, *, scor
     (d / "task" / "prompt.md").write_text("# Your task\n")
     (d / "task" / "evaluate.py").write_text("# ptb's evaluate.py\n")
     (d / "task" / "timer.sh").write_text(f"left=$(( {int(start + HOURS * 3600)} - $(date +%s) ))\n")
+    (d / "clock.json").write_text(json.dumps({"start": start, "deadline": start + HOURS * 3600}))
     for i, (rel, text) in enumerate((code or {}).items(), 1):
         (d / "task" / rel).parent.mkdir(parents=True, exist_ok=True)
         (d / "task" / rel).write_text(text)

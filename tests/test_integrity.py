@@ -35,8 +35,8 @@ def make_cell(tmp_path: Path, base: Path, benchmark: str = "arith", name: str = 
     for d in (paths.task, paths.agent):
         d.mkdir(parents=True)
     cell = Cell("t", "zero-shot", "tiny-qwen3", benchmark)
-    task.prepare(paths.task, cell, base, ())
-    task.write_timer(paths.task, time.time() + 3600)
+    task.prepare(paths, cell, base, ())
+    task.write_timer(paths, time.time() + 3600)
     integrity.record_given(paths)
     shutil.copytree(base, paths.final_model)
     (paths.agent / "stdout.log").write_text("starting\n")
@@ -388,7 +388,7 @@ def test_edited_evaluate_py_is_flagged(tmp_path, tiny_model):
     t = by_name(result)["tampering"]
     assert result["verdict"] == "flagged" and t["status"] == "flagged"
     assert t["summary"] == "changed: evaluate.py (modified)"
-    (paths.root / integrity.GIVEN_RECORD).unlink()  # nothing recorded: cannot tell
+    paths.given.unlink()  # nothing recorded: cannot tell
     assert by_name(run_checks(paths, tiny_model))["tampering"]["status"] == "unverified"
 
 

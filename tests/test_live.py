@@ -18,6 +18,7 @@ from pathlib import Path
 import papermill
 
 from conftest import ROOT, ptb
+from ptb.paths import CellPaths
 from ptb.report import live
 from ptb.run import task
 from ptb.run.params import Cell
@@ -166,7 +167,9 @@ def _cell(exp: Path, agent: str, deadline: float | None) -> Path:
     (cell_dir / "agent").mkdir(parents=True)
     (cell_dir / "cell.json").write_text(json.dumps(cell.to_dict()))
     (cell_dir / "task").mkdir()
-    task.write_timer(cell_dir / "task", deadline or 0)  # 0: the agent has not started
+    task.write_timer(CellPaths(cell_dir), 0)
+    if deadline is not None:  # the agent has started
+        task.start_clock(CellPaths(cell_dir), deadline, cell.hours * 3600)
     (exp / f".{cell.name}.lock").touch()
     return cell_dir
 

@@ -11,6 +11,7 @@ import pytest
 import agent_sessions
 from agent_sessions import FORMATS, PRICES, SESSION, response_cost, write_session
 from ptb.agents import traces
+from ptb.paths import CellPaths
 from ptb.run import params
 
 N = 11  # model responses in SESSION: 10 in the first invocation, 1 after the re-prompt
@@ -139,12 +140,13 @@ def test_recorded_claude_stream_killed_before_its_last_result(tmp_path):
     assistant lines, as recorded with the stream), which holds each finished response's output."""
     lines = (STREAMS / "claude-stream-json.jsonl").read_text().splitlines()
     cut = max(n for n, line in enumerate(lines) if '"type":"result"' in line)
-    stdout = tmp_path / "stdout.log"
-    stdout.write_text("".join(line + "\n" for line in lines[:cut]))
-    u = traces.write("claude-stream-json", stdout, tmp_path)
+    cell = CellPaths(tmp_path)
+    cell.agent.mkdir()
+    cell.stdout.write_text("".join(line + "\n" for line in lines[:cut]))
+    u = traces.write("claude-stream-json", cell)
     assert (u["input_tokens"], u["cache_read_tokens"], u["output_tokens"]) == (800, 4000, 160)  # not 160 + 2 x 1
     assert (u["cost_usd"], u["complete"]) == (pytest.approx(0.0042), False)
-    u = traces.write("claude-stream-json", stdout, tmp_path, PRICES, home=STREAMS / "claude-home")
+    u = traces.write("claude-stream-json", cell, PRICES, home=STREAMS / "claude-home")
     assert {k: u[k] for k in RECORDED} == RECORDED and u["complete"]
     assert (u["cost_usd"], u["reported_cost_usd"]) == (pytest.approx(0.0084), pytest.approx(0.0042))
 
@@ -154,13 +156,14 @@ def test_recorded_gemini_stream_killed_before_its_last_result(tmp_path):
     their response records, as recorded with the stream) hold each finished response's."""
     lines = (STREAMS / "gemini-stream-json.jsonl").read_text().splitlines()
     cut = max(n for n, line in enumerate(lines) if '"type":"result"' in line)
-    stdout = tmp_path / "stdout.log"
-    stdout.write_text("".join(line + "\n" for line in lines[:cut]))
-    u = traces.write("gemini-stream-json", stdout, tmp_path)
+    cell = CellPaths(tmp_path)
+    cell.agent.mkdir()
+    cell.stdout.write_text("".join(line + "\n" for line in lines[:cut]))
+    u = traces.write("gemini-stream-json", cell)
     assert (u["input_tokens"], u["cache_read_tokens"], u["output_tokens"], u["complete"]) == (400, 2000, 160, False)
-    u = traces.write("gemini-stream-json", stdout, tmp_path, home=STREAMS / "gemini-home")
+    u = traces.write("gemini-stream-json", cell, home=STREAMS / "gemini-home")
     assert {k: u[k] for k in RECORDED} == RECORDED and (u["reasoning_tokens"], u["complete"]) == (120, True)
-    events = [json.loads(line) for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    events = [json.loads(line) for line in cell.trace.read_text().splitlines()]
     assert [e["i"] for e in events] == list(range(len(events)))
     assert sum(e["type"] == "usage" for e in events) == 2  # the cut invocation's two responses
 

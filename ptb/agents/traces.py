@@ -29,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ptb.agents.reprompt import MARKER as REPROMPT_MARKER
+from ptb.paths import CellPaths
 
 # Shapes of well-known credentials: provider API keys, hub and forge tokens, cloud keys.
 # A key starts a word: "task-..." holds no "sk-..." key.
@@ -561,26 +562,25 @@ def _with_unstated(events: list[dict], responses: list[dict]) -> list[dict]:
     return [{**e, "i": i} for i, e in enumerate(out)]
 
 
-def write(fmt: str, stdout: Path, agent_dir: Path, prices: dict[str, str] | None = None,
-          home: Path | None = None) -> dict:
-    """trace.jsonl, transcript.md and trace_summary.json in agent_dir from the agent's stdout
+def write(fmt: str, cell: CellPaths, prices: dict[str, str] | None = None, home: Path | None = None) -> dict:
+    """The cell's trace.jsonl, transcript.md and trace_summary.json from the agent's stdout
     (already redacted: both sandboxes write it through a `LineLog`); prices: the agent's
     variables (see `PRICES`); home: the agent's HOME, where claude's and gemini's session
     files give the figures their streams leave open (`claude_outputs`, `gemini_responses`)."""
-    text = stdout.read_text(errors="replace") if stdout.is_file() else ""
-    events = normalise(fmt, text.split("\n"), read_times(stdout))  # split on \n only: the sidecar counts \n
+    text = cell.stdout.read_text(errors="replace") if cell.stdout.is_file() else ""
+    events = normalise(fmt, text.split("\n"), read_times(cell.stdout))  # split on \n only: the sidecar counts \n
     outputs = claude_outputs(home) if fmt == "claude-stream-json" and home is not None else {}
     for e in events:
         if e["type"] == "usage" and e["output_tokens"] is None and e["id"] in outputs:
             e["output_tokens"] = outputs[e["id"]]
     if fmt == "gemini-stream-json" and home is not None:
         events = _with_unstated(events, gemini_responses(home))
-    with open(agent_dir / "trace.jsonl", "w") as f:
+    with open(cell.trace, "w") as f:
         for e in events:
             f.write(json.dumps(e, ensure_ascii=False) + "\n")
-    (agent_dir / "transcript.md").write_text(transcript(events))
+    cell.transcript.write_text(transcript(events))
     totals = summary(fmt, events, prices)
-    (agent_dir / "trace_summary.json").write_text(json.dumps(totals, indent=2) + "\n")
+    cell.trace_summary.write_text(json.dumps(totals, indent=2) + "\n")
     return totals
 
 

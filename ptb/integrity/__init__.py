@@ -47,8 +47,6 @@ NOT_AGENT_CODE = {"site-packages", "dist-packages", "node_modules", ".git", "fin
 MAX_TEXT = 50 << 20
 BUNDLE_BYTES = 1 << 20  # installation files searched for whole bundled files (binaries, JS bundles)
 MIN_BUNDLED_BYTES = 1024
-GIVEN_RECORD = "given_files.json"  # in the cell folder, outside the agent's reach
-AUDIT_LOG = "audit.jsonl"  # in <cell>/sandbox/, written by ptb from the audit's reports
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,7 @@ class Inputs:
 
 
 def given_record(paths: CellPaths) -> Path:
-    return paths.root / GIVEN_RECORD
+    return paths.given
 
 
 def record_given(paths: CellPaths) -> str:
@@ -89,7 +87,7 @@ def recorded_given_sha256(paths: CellPaths) -> str | None:
     """The given-files record's hash that ptb kept in agent.json (None: not kept)."""
     import json
 
-    agent_json = paths.agent / "agent.json"
+    agent_json = paths.agent_json
     return json.loads(agent_json.read_text()).get("given_files_sha256") if agent_json.is_file() else None
 
 
@@ -113,12 +111,12 @@ def inputs_for(cell: Cell, paths: CellPaths, final_model: Path | None, base_mode
     else:
         reference, reference_is, other = base_model, "base model", identity.local_instruct(cell.model)
     return Inputs(cell.benchmark, cell.model, paths.task, final_model, reference, reference_is, other,
-                  (paths.agent / "stdout.log", paths.agent / "stderr.log"), given_record(paths),
+                  (paths.stdout, paths.stderr), given_record(paths),
                   tuple(agent.env) if agent else (),
-                  tuple(p for p in (paths.root / "sandbox" / "hf-layer" / "upper",) if p.is_dir()),
-                  recorded_given_sha256(paths), paths.root / "sandbox" / AUDIT_LOG,
-                  params.agent_tools(agent) if agent else (), first_action(paths.agent / "trace.jsonl"),
-                  paths.root / "sandbox" / "ctimes.json")
+                  tuple(p for p in (paths.hf_upper,) if p.is_dir()),
+                  recorded_given_sha256(paths), paths.audit_log,
+                  params.agent_tools(agent) if agent else (), first_action(paths.trace),
+                  paths.ctimes)
 
 
 def first_action(trace: Path) -> float | None:

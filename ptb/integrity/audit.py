@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 
 SITE_DIR = Path(__file__).resolve().parent / "audit_site"
-LOG_NAME = "audit.jsonl"  # in <cell>/sandbox/ (ptb.integrity.AUDIT_LOG)
 
 
 def hf_cache_dirs() -> list[Path]:

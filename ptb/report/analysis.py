@@ -60,12 +60,12 @@ def eval_calls(cell_dir: str | Path) -> pd.DataFrame:
     """The agent's own evaluate.py calls, in order: the JSON line `ptb eval` prints, found in
     the agent's trace (agent/trace.jsonl events, which may carry a time; else agent/stdout.log).
     `minute` is the time from the agent's start, where the trace has one."""
-    agent = cell_paths(cell_dir).agent
-    if (agent / "trace.jsonl").is_file():
-        events = [json.loads(line) for line in (agent / "trace.jsonl").read_text(errors="replace").splitlines() if line]
+    paths = cell_paths(cell_dir)
+    if paths.trace.is_file():
+        events = [json.loads(line) for line in paths.trace.read_text(errors="replace").splitlines() if line]
         texts = [(e.get("t"), e.get("text") or "") for e in events]
-    elif (agent / "stdout.log").is_file():
-        texts = [(None, (agent / "stdout.log").read_text(errors="replace"))]
+    elif paths.stdout.is_file():
+        texts = [(None, paths.stdout.read_text(errors="replace"))]
     else:
         texts = []
     start = agent_start(cell_dir)
@@ -81,16 +81,9 @@ def eval_calls(cell_dir: str | Path) -> pd.DataFrame:
 
 
 def agent_start(cell_dir: str | Path) -> float | None:
-    """When the agent started (epoch seconds): timer.sh is rewritten at the start with the
-    deadline, which is start + budget."""
-    paths = cell_paths(cell_dir)
-    timer, cell_json = paths.task / "timer.sh", paths.cell_json
-    if not timer.is_file() or not cell_json.is_file():
-        return None
-    m = re.search(r"left=\$\(\(\s*(\d+)\s*-", timer.read_text(errors="replace"))
-    if not m or int(m.group(1)) == 0:
-        return None
-    return int(m.group(1)) - float(json.loads(cell_json.read_text())["hours"]) * 3600
+    """When the agent started (epoch seconds), from clock.json; None before it started."""
+    clock = cell_paths(cell_dir).clock
+    return json.loads(clock.read_text())["start"] if clock.is_file() else None
 
 
 def task_files(task: Path) -> list[Path]:
@@ -105,7 +98,8 @@ def task_files(task: Path) -> list[Path]:
 def files_written(cell_dir: str | Path) -> pd.DataFrame:
     """Files in the task folder: what the agent wrote (and ptb's own, marked), with size and
     minute of the run (from the agent's start) of the last change; final_model/ as one row."""
-    task = cell_paths(cell_dir).task
+    paths = cell_paths(cell_dir)
+    task, final = paths.task, paths.final_model
     start = agent_start(cell_dir)
     rows = []
     if not task.is_dir():
@@ -117,7 +111,6 @@ def files_written(cell_dir: str | Path) -> pd.DataFrame:
     for rel in task_files(task):
         rows.append({"path": str(rel), "bytes": (task / rel).stat().st_size, "minute": minute(task / rel),
                      "by": "ptb" if rel.parts[0] in PROVIDED else "agent"})
-    final = task / "final_model"
     if final.is_dir():
         files = [f for f in final.rglob("*") if f.is_file()]
         rows.append({"path": f"final_model/ ({len(files)} files)", "bytes": sum(f.stat().st_size for f in files),
@@ -212,7 +205,7 @@ def integrity_evidence(cell_dir: str | Path) -> pd.DataFrame:
 
 def samples(cell_dir: str | Path, worst_first: bool = True, limit: int = 20) -> pd.DataFrame:
     """Per-sample results of the final evaluation (eval/samples.jsonl), worst or best first."""
-    path = cell_paths(cell_dir).eval / "samples.jsonl"
+    path = cell_paths(cell_dir).samples
     cols = ["index", "score", "answer", "target", "output", "prompt"]
     if not path.is_file():
         return pd.DataFrame(columns=cols)

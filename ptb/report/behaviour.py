@@ -48,7 +48,7 @@ def minutes_from(start: float | None, t: float | None) -> float:
 
 
 def events_of(cell_dir: str | Path) -> list[dict]:
-    return traces.read_events(analysis.cell_paths(cell_dir).agent / "trace.jsonl")
+    return traces.read_events(analysis.cell_paths(cell_dir).trace)
 
 
 def _training_scripts(code: dict[str, str]) -> set[str]:

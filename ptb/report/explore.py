@@ -58,10 +58,10 @@ def transcript(cell_dir: str | Path, search: str = "", around: int | None = None
 
     if around is not None:
         return HTML(_events_around(cell_dir, around))
-    agent = analysis.cell_paths(cell_dir).agent
+    paths = analysis.cell_paths(cell_dir)
     parts = []
-    for name in ("transcript.md" if (agent / "transcript.md").is_file() else "stdout.log", "stderr.log"):
-        path = agent / name
+    for path in (paths.transcript if paths.transcript.is_file() else paths.stdout, paths.stderr):
+        name = path.name
         text = path.read_text(errors="replace") if path.is_file() else ""
         if len(text) > MAX_TRANSCRIPT_CHARS:
             cut = len(text) - MAX_TRANSCRIPT_CHARS

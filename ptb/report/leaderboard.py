@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ptb.benchmarks import BENCHMARKS, Benchmark
+from ptb.paths import CellPaths
 
 
 def _ranked() -> list[Benchmark]:
@@ -144,13 +145,14 @@ def load_results(dirs: list[str | Path], unreadable: list[str] | None = None) ->
     results = []
     for d in dirs:
         for cell in cell_folders(d):
-            if (cell / "result.json").is_file():
+            result = CellPaths(cell).result
+            if result.is_file():
                 try:
-                    results.append(read_result(cell / "result.json") | {"_path": str(cell)})
+                    results.append(read_result(result) | {"_path": str(cell)})
                 except ValueError as e:
                     if unreadable is None:
-                        raise ValueError(f"{cell / 'result.json'}: {e}") from None
-                    unreadable.append(f"{cell / 'result.json'}: {e}")
+                        raise ValueError(f"{result}: {e}") from None
+                    unreadable.append(f"{result}: {e}")
     return results
 
 
@@ -202,7 +204,7 @@ def zero_shot_scores(results: list[dict]) -> dict[tuple[str, str], float]:
 
 def trace_summary(r: dict) -> dict:
     """The totals read from the agent's trace (agent/trace_summary.json), where there is one."""
-    path = Path(r.get("_path", "")) / "agent" / "trace_summary.json"
+    path = CellPaths(Path(r.get("_path", ""))).trace_summary
     return json.loads(path.read_text()) if r.get("_path") and path.is_file() else {}
 
 

@@ -5,7 +5,7 @@ the lock could make a starting `ptb run` fail), so watching never disturbs a run
 What each row comes from:
     cell.json                    agent, model, benchmark, hours
     .grid.json                   the running local grid's cells: those not started yet wait
-    task/timer.sh                the deadline, written when the agent starts (time left)
+    clock.json                   the deadline, written when the agent starts (time left)
     sandbox/monitor.jsonl        the last resource sample: CPU, RAM, GPU utilisation and memory
     agent/stdout.log             the agent's last action and its last evaluate.py score, read
                                  incrementally (only the bytes added since the last refresh)
@@ -126,7 +126,7 @@ class Watch:
         return self._all_done_since is not None and time.time() - self._all_done_since >= self._settle_s
 
     def _slurm_states(self) -> dict:
-        if not (self.exp.root / ".slurm" / "jobs.json").is_file():
+        if not self.exp.slurm_jobs.is_file():
             return {}
         from ptb.run import slurm
 
@@ -165,7 +165,7 @@ class Watch:
                         **_resources(cp), **fields)
 
     def _trace_fields(self, cp: CellPaths, agent: str) -> dict:
-        log, name = cp.agent / "stdout.log", cp.root.name
+        log, name = cp.stdout, cp.root.name
         trace = self._traces.get(name)
         if trace is None or (log.is_file() and log.stat().st_size < trace.offset):
             # New, or rewritten (an older ptb redacted logs in place after the run): from the start.
@@ -237,21 +237,19 @@ def _read_json(path: Path) -> dict | None:
 def _stage(cp: CellPaths) -> str:
     if cp.integrity.is_file():
         return "final evaluation"
-    if (cp.agent / "agent.json").is_file():
+    if cp.agent_json.is_file():
         return "integrity"
     return "agent" if _deadline(cp) is not None else "starting"
 
 
 def _deadline(cp: CellPaths) -> float | None:
     """The agent's deadline (epoch s); None before the agent started."""
-    from ptb.report.analysis import agent_start
-
-    start, cell = agent_start(cp.root), _read_json(cp.cell_json)
-    return None if start is None or cell is None else start + float(cell["hours"]) * 3600
+    clock = _read_json(cp.clock)
+    return None if clock is None else clock["deadline"]
 
 
 def _resources(cp: CellPaths) -> dict:
-    sample = last_sample(cp.root / "sandbox" / "monitor.jsonl")
+    sample = last_sample(cp.monitor)
     if sample is None:
         return {}
     gpus = sample.get("gpus") or []

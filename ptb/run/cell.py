@@ -99,15 +99,15 @@ def prepare(cell: Cell, cell_dir: str | Path) -> CellRun:
             raise FileNotFoundError(f"{cell.model} has no official instruct model")
     except Exception as e:  # offline host, unknown repo, missing folder: the agent cannot run
         return CellRun(cell, paths, agent, gpus, None, None, error=f"model: {e}")
-    task.prepare(paths.task, cell, base, gpus)
+    task.prepare(paths, cell, base, gpus)
     return CellRun(cell, paths, agent, gpus, base, instruct)
 
 
 def agent_command(run: CellRun) -> list[str]:
     values = {
         **run.agent.vars,
-        "prompt": (run.paths.task / "prompt.md").read_text(),
-        "prompt_file": str(run.paths.task / "prompt.md"),
+        "prompt": run.paths.prompt.read_text(),
+        "prompt_file": str(run.paths.prompt),
         "base_model": str(run.base_model),
         "instruct_model": str(run.instruct_model),
         "model_id": run.cell.model,
@@ -162,7 +162,7 @@ def run_agent(run: CellRun) -> AgentOutcome:
             path.write_text(text)
     granted = [os.environ[name] for name in run.agent.env if os.environ.get(name)]
     baseline: dict[str, str] = {}  # the given files' record, hashed when written
-    audit_log = audit.AuditLog(run.paths.root / "sandbox" / audit.LOG_NAME, run.paths.task)
+    audit_log = audit.AuditLog(run.paths.audit_log, run.paths.task)
     env = agent_env(run)
     # The audit's module first on the agent's PYTHONPATH; PTB_SANDBOX seals the test rows (ptb.benchmarks.sealed).
     env.update(audit_log.env() | {"PTB_SANDBOX": "1"},
@@ -173,8 +173,8 @@ def run_agent(run: CellRun) -> AgentOutcome:
         env=env,
         budget_s=run.cell.hours * 3600,
         network=network,
-        stdout=run.paths.agent / "stdout.log",
-        stderr=run.paths.agent / "stderr.log",
+        stdout=run.paths.stdout,
+        stderr=run.paths.stderr,
         readonly=(*readonly, audit_log.socket),
         tools=tools,
         hidden=(run.paths.root.parent,),  # this experiment's other cells
@@ -194,7 +194,7 @@ def run_agent(run: CellRun) -> AgentOutcome:
     else:
         audit_log.close()
         credentials.remove(tokens)
-        summary = traces.write(run.agent.trace, spec.stdout, run.paths.agent, run.agent.vars, home=run.paths.task)
+        summary = traces.write(run.agent.trace, run.paths, run.agent.vars, home=run.paths.task)
         # The CLIs' own session logs live in the task folder; the files ptb gave stay as
         # given (a granted value in prompt.md is not a leak, and rewriting it is tampering).
         # The agent folder too: its trace may come from those session logs.
@@ -208,7 +208,7 @@ def run_agent(run: CellRun) -> AgentOutcome:
 
 
 def _record(run: CellRun, outcome: AgentOutcome) -> AgentOutcome:
-    params.write_json_atomic(run.paths.agent / "agent.json", asdict(outcome))
+    params.write_json_atomic(run.paths.agent_json, asdict(outcome))
     return outcome
 
 
@@ -267,7 +267,7 @@ def _replace_link_with_copy(link: Path, target: Path) -> None:
 
 def _on_start(run: CellRun, deadline: float) -> str:
     """Write the deadline and the given files' record; returns the record's sha256."""
-    task.write_timer(run.paths.task, deadline)
+    task.start_clock(run.paths, deadline, run.cell.hours * 3600)
     return integrity.record_given(run.paths)  # after timer.sh got its deadline: what the agent receives
 
 
@@ -288,14 +288,14 @@ def evaluate(run: CellRun, final: FinalModel) -> EvalOutcome:
     if final.path is None:
         return EvalOutcome(None, None, None, [], error=final.reason)
     bench = BENCHMARKS[run.cell.benchmark]
-    metrics = run.paths.eval / "metrics.json"
+    metrics = run.paths.metrics
     attempts: list[dict] = []
-    with open(run.paths.eval / "eval.log", "ab") as log:
+    with open(run.paths.eval_log, "ab") as log:
         for max_tokens, tries in zip(bench.max_tokens, EVAL_ATTEMPTS):
             for _ in range(tries):
                 cmd = [sys.executable, "-m", "ptb", "eval", "--model", str(final.path), "--benchmark", bench.id,
                        "--engine", run.cell.engine, "--max-tokens", str(max_tokens), "--seed", str(run.cell.seed),
-                       "--json-output-file", str(metrics), "--samples-file", str(run.paths.eval / "samples.jsonl")]
+                       "--json-output-file", str(metrics), "--samples-file", str(run.paths.samples)]
                 if run.cell.eval_limit:
                     cmd += ["--limit", str(run.cell.eval_limit)]
                 cmd += run.cell.protocol_flags()
@@ -355,7 +355,7 @@ def package_versions() -> dict[str, str | None]:
 
 
 def _sandbox_image(run: CellRun) -> dict | None:
-    info = run.paths.root / "sandbox" / "container.json"
+    info = run.paths.container_json
     if not info.is_file():
         return None
     data = json.loads(info.read_text())

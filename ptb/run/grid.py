@@ -167,7 +167,7 @@ def run_grid(cells: list[Cell], out_root: Path, *, force: bool = False, say=prin
             env = dict(os.environ)
             if slot is not None:
                 env["CUDA_VISIBLE_DEVICES"] = slot
-            log = out_root / cell.experiment / ".logs" / f"{cell.name}.log"
+            log = ExperimentPaths(out_root / cell.experiment).log(cell.name)
             log.parent.mkdir(parents=True, exist_ok=True)
             cmd = run_command(cell, out_root) + (["--force"] if force else [])
             with open(log, "ab") as f:

@@ -22,7 +22,7 @@ def cell_dirs(experiment_dir: Path) -> list[Path]:
 
 
 def _agent_outcome(paths: CellPaths, old: dict) -> stages.AgentOutcome:
-    recorded = paths.agent / "agent.json"
+    recorded = paths.agent_json
     if recorded.is_file():
         return stages.AgentOutcome(**json.loads(recorded.read_text()))
     return stages.AgentOutcome(old.get("agent_exit_code"), old["status"] == "timeout", old.get("time_taken_s") or 0.0)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ptb.agents import endpoint, traces
+from ptb.paths import CellPaths
 from ptb.run import params
 
 # Per trace format (i.e. per CLI): the definition's variables that send it to an endpoint
@@ -170,15 +171,15 @@ def rehearse_agent(spec: str, sandbox: str, out: Path, url: str, log: Path, key:
     rehearsal.check("endpoint reached", scripted and all(r["key_ok"] for r in seen),
                     f"{len(seen)} requests ({len(scripted)} of the script), key sent: "
                     f"{sorted({r['key_ok'] for r in seen}) or '-'}")
-    events = traces.read_events(cell_dir / "agent" / "trace.jsonl")
+    cp = CellPaths(cell_dir)
+    events = traces.read_events(cp.trace)
     counts = {"turns": traces.turns(events), "tool_calls": sum(e["type"] == "tool_call" for e in events),
               "eval_calls": len(traces.eval_records(events)), "training_runs": len(traces.training_launches(events))}
     want = expected()
-    task = cell_dir / "task"
-    rehearsal.check("tool calls executed", (task / "train.py").is_file() and (task / "final_model").is_dir()
+    rehearsal.check("tool calls executed", (cp.task / "train.py").is_file() and cp.final_model.is_dir()
                     and result["status"] == "ok", f"train.py and final_model/ written; status {result['status']}")
     rehearsal.check("evaluate.py ran", counts["eval_calls"] >= 1, f"{counts['eval_calls']} evaluate.py calls seen")
-    usage = result.get("usage") or json.loads((cell_dir / "agent" / "trace_summary.json").read_text())
+    usage = result.get("usage") or json.loads(cp.trace_summary.read_text())
     got = {**counts, **{k: usage.get(k) for k in ("input_tokens", "cache_read_tokens", "cache_write_tokens", "output_tokens")},
            "cost_usd": None if result.get("cost_usd") is None else round(result["cost_usd"], 6)}
     rehearsal.figures = got | {"wall_s": rehearsal.wall_s, "requests": len(seen)}

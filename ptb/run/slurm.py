@@ -86,7 +86,7 @@ class CellStatus:
 
 
 def slurm_dir(exp: ExperimentPaths) -> Path:
-    return exp.root / ".slurm"
+    return exp.slurm
 
 
 def submitit_folder(exp: ExperimentPaths) -> Path:
@@ -96,21 +96,20 @@ def submitit_folder(exp: ExperimentPaths) -> Path:
 @contextmanager
 def _record(exp: ExperimentPaths) -> Iterator[dict]:
     """The experiment's record of submitted jobs, locked for a read-modify-write."""
-    folder = slurm_dir(exp)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / "jobs.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    slurm_dir(exp).mkdir(parents=True, exist_ok=True)
+    fd = os.open(exp.slurm_lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         record = read_record(exp)
         yield record
-        write_json_atomic(folder / "jobs.json", record)
+        write_json_atomic(exp.slurm_jobs, record)
     finally:
         os.close(fd)
 
 
 def read_record(exp: ExperimentPaths) -> dict:
     """{"cells": {name: Cell as a dict}, "jobs": {name: [{"job_id", "submitted"}, ...]}}."""
-    path = slurm_dir(exp) / "jobs.json"
+    path = exp.slurm_jobs
     return json.loads(path.read_text()) if path.is_file() else {"cells": {}, "jobs": {}}
 
 
@@ -203,7 +202,7 @@ def sbatch_options(g: Grid) -> dict:
 def run_cell_job(cell: Cell, out_root: str, force: bool) -> dict:
     """What each Slurm job executes: `ptb run` for its cell, as the local executor does."""
     exp = ExperimentPaths(Path(out_root) / cell.experiment)
-    log = exp.root / ".logs" / f"{cell.name}.log"
+    log = exp.log(cell.name)
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = local.run_command(cell, Path(out_root)) + (["--force"] if force else [])
     env = os.environ

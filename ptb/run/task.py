@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ptb.eval import chat
 from ptb.benchmarks import BENCHMARKS
-from ptb.run.params import Cell
+from ptb.paths import CellPaths
+from ptb.run.params import Cell, write_json_atomic
 
 PROMPT = """\
 # Your task: post-train a base language model
@@ -113,22 +114,29 @@ def prompt(cell: Cell, base_model: Path, gpus: tuple[str, ...]) -> str:
                          templates_rule="the chat templates in `templates/` or " if templates else "")
 
 
-def prepare(task_dir: Path, cell: Cell, base_model: Path, gpus: tuple[str, ...]) -> str:
+def prepare(paths: CellPaths, cell: Cell, base_model: Path, gpus: tuple[str, ...]) -> str:
     """Write the task folder; returns the prompt text."""
-    task_dir.mkdir(parents=True, exist_ok=True)
+    paths.task.mkdir(parents=True, exist_ok=True)
     text = prompt(cell, base_model, gpus)
-    (task_dir / "prompt.md").write_text(text)
-    _write_exec(task_dir / "evaluate.py", EVALUATE_PY.format(benchmark=cell.benchmark, limit=DEV_EVAL_LIMIT,
+    paths.prompt.write_text(text)
+    _write_exec(paths.evaluate_py, EVALUATE_PY.format(benchmark=cell.benchmark, limit=DEV_EVAL_LIMIT,
                                                              engine=cell.engine,
                                                              protocol_flags=cell.protocol_flags()))
-    write_timer(task_dir, deadline=0)
+    write_timer(paths, deadline=0)
     if has_templates(cell):
-        chat.write_templates(task_dir / "templates")
+        chat.write_templates(paths.templates)
     return text
 
 
-def write_timer(task_dir: Path, deadline: float) -> None:
-    _write_exec(task_dir / "timer.sh", TIMER_SH.format(deadline=int(deadline)))
+def start_clock(paths: CellPaths, deadline: float, budget_s: float) -> None:
+    """The agent's start and deadline (epoch s) as data in clock.json, outside the agent's reach,
+    and the deadline in the task folder's timer.sh."""
+    write_json_atomic(paths.clock, {"start": deadline - budget_s, "deadline": deadline})
+    write_timer(paths, deadline)
+
+
+def write_timer(paths: CellPaths, deadline: float) -> None:
+    _write_exec(paths.timer, TIMER_SH.format(deadline=int(deadline)))
 
 
 def _write_exec(path: Path, text: str) -> None:

@@ -54,7 +54,7 @@ import uuid
 from pathlib import Path
 
 from ptb.agents import traces
-from ptb.paths import ROOT
+from ptb.paths import ROOT, CellPaths
 from ptb.sandbox.spec import InfraError, SandboxRun, SandboxSpec, agent_ids, hand_over, readable_inputs, tool_path
 from ptb.sandbox.image import default_image
 from ptb.sandbox.monitor import gpu_sample, write_sample
@@ -209,15 +209,15 @@ class DockerSandbox:
                              "(or set PTB_SANDBOX_IMAGE)") from None
         reap_expired(client)
         spec.workdir.mkdir(parents=True, exist_ok=True)
-        box = spec.workdir.parent / "sandbox"
-        box.mkdir(exist_ok=True)
+        cell = CellPaths(spec.workdir.parent)
+        cell.sandbox.mkdir(exist_ok=True)
         uid, gid = agent_ids(spec.workdir)
         hand_over(spec.workdir, uid, gid)
         tag = uuid.uuid4().hex[:12]
         timings: dict[str, float] = {}
         t0 = time.monotonic()
-        sources = readable_inputs(spec.readonly, box)
-        volume = self._hf_layer(client, box, tag)
+        sources = readable_inputs(spec.readonly, cell.inputs)
+        volume = self._hf_layer(client, cell, tag)
         container = None
         try:
             self._preflight(client, spec, uid, gid, volume, sources)
@@ -237,43 +237,42 @@ class DockerSandbox:
             except docker.errors.APIError as e:
                 raise InfraError(f"could not start the sandbox container: {e.explanation or e}") from e
             timings["start_s"] = time.time() - started  # counted in the agent's budget
-            code, timed_out = self._supervise(container, spec, deadline, box)
+            code, timed_out = self._supervise(container, spec, deadline, cell.monitor)
             ended = time.time()
             t1 = time.monotonic()
-            materialise_hf_links(spec.workdir / "final_model", [box / "hf-layer" / "upper", self._hf_lower(box)])
+            materialise_hf_links(cell.final_model, [cell.hf_upper, self._hf_lower(cell)])
         finally:
             if container is not None:
                 container.remove(force=True)
             volume.remove(force=True)
-            shutil.rmtree(box / "inputs", ignore_errors=True)
+            shutil.rmtree(cell.inputs, ignore_errors=True)
             # the agent's uid keeps nothing of it
-            hand_over(spec.workdir, os.getuid(), os.getgid(), box / "ctimes.json", traces.Redactor(spec.secrets))
+            hand_over(spec.workdir, os.getuid(), os.getgid(), cell.ctimes, traces.Redactor(spec.secrets))
         timings["teardown_s"] = time.monotonic() - t1
         params_json = {"image": self.image, "image_id": image_id, "uid": uid, "gpus": list(spec.gpus),
                        "network": spec.network, "cpus": spec.cpus, "memory_gb": spec.memory_gb,
                        "pids_limit": spec.pids_limit, "exit_code": code, "timed_out": timed_out,
-                       "hf_layer": str(box / "hf-layer" / "upper"),
+                       "hf_layer": str(cell.hf_upper),
                        **{k: round(v, 3) for k, v in timings.items()}}
-        (box / "container.json").write_text(json.dumps(params_json, indent=2) + "\n")
+        cell.container_json.write_text(json.dumps(params_json, indent=2) + "\n")
         return SandboxRun(code, timed_out, started, ended)
 
-    def _hf_layer(self, client, box: Path, tag: str):
-        layer = box / "hf-layer"
-        upper, work = layer / "upper", layer / "work"
+    def _hf_layer(self, client, cell: CellPaths, tag: str):
+        upper, work = cell.hf_upper, cell.hf_work
         upper.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)  # overlay needs an empty work dir
         work.mkdir()
-        lower = self._hf_lower(box)
+        lower = self._hf_lower(cell)
         lower.mkdir(exist_ok=True)
         return client.volumes.create(
-            name=f"ptb-hf-{tag}", driver="local", labels={"ptb.sandbox": "docker", "ptb.cell": str(box.parent)},
+            name=f"ptb-hf-{tag}", driver="local", labels={"ptb.sandbox": "docker", "ptb.cell": str(cell.root)},
             driver_opts={"type": "overlay", "device": "overlay",
                          "o": f"lowerdir={lower},upperdir={upper},workdir={work}"})
 
     @staticmethod
-    def _hf_lower(box: Path) -> Path:
+    def _hf_lower(cell: CellPaths) -> Path:
         lower = hf_cache_dir()
-        return lower if lower.is_dir() else box / "hf-layer" / "empty"
+        return lower if lower.is_dir() else cell.hf_empty
 
     def _preflight(self, client, spec: SandboxSpec, uid: int, gid: int, volume, sources: dict[Path, Path]) -> None:
         import docker
@@ -303,12 +302,12 @@ class DockerSandbox:
             tail = " | ".join(out.strip().splitlines()[-3:])
             raise InfraError(f"sandbox preflight failed (exit {code}): {tail}")
 
-    def _supervise(self, container, spec: SandboxSpec, deadline: float, box: Path) -> tuple[int | None, bool]:
+    def _supervise(self, container, spec: SandboxSpec, deadline: float, monitor_log: Path) -> tuple[int | None, bool]:
         redact = traces.Redactor(spec.secrets)
         pumps = [threading.Thread(target=_pump, args=(container, which, path, redact), daemon=True)
                  for which, path in (("stdout", spec.stdout), ("stderr", spec.stderr))]
         stop = threading.Event()
-        monitor = threading.Thread(target=_monitor, args=(container, spec, box / "monitor.jsonl", stop), daemon=True)
+        monitor = threading.Thread(target=_monitor, args=(container, spec, monitor_log, stop), daemon=True)
         for t in (*pumps, monitor):
             t.start()
         timed_out = False

@@ -89,9 +89,8 @@ def link_targets(root: Path) -> list[Path]:
     return sorted(out)
 
 
-def write_etc(box: Path, uid: int, gid: int, home: Path) -> Path:
-    """passwd and group naming only root, the agent and nobody."""
-    etc = box / "etc"
+def write_etc(etc: Path, uid: int, gid: int, home: Path) -> Path:
+    """passwd and group naming only root, the agent and nobody, in the folder etc."""
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "passwd").write_text(f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
                                 f"agent:x:{uid}:{gid}:agent:{home}:/bin/bash\n"
@@ -204,12 +203,12 @@ class LocalSandbox:
         if os.geteuid() == 0 and not os.path.exists("/usr/bin/setpriv"):
             raise InfraError("setpriv (util-linux) is missing: apt-get install util-linux")
         spec.workdir.mkdir(parents=True, exist_ok=True)
-        box = spec.workdir.parent / "sandbox"
-        box.mkdir(exist_ok=True)
+        cell = paths.CellPaths(spec.workdir.parent)
+        cell.sandbox.mkdir(exist_ok=True)
         uid, gid = agent_ids(spec.workdir) if os.geteuid() == 0 else (os.getuid(), os.getgid())
         hand_over(spec.workdir, uid, gid)
-        sources = readable_inputs(spec.readonly, box) if os.geteuid() == 0 else {}
-        etc = write_etc(box, uid, gid, spec.workdir)
+        sources = readable_inputs(spec.readonly, cell.inputs) if os.geteuid() == 0 else {}
+        etc = write_etc(cell.etc, uid, gid, spec.workdir)
         limits = cgroups.create(spec.cpus, spec.memory_gb, spec.pids_limit)
         started_r, started_w = os.pipe()
         options = options_file(bwrap_options(spec, etc, sources, uid, gid))
@@ -227,24 +226,24 @@ class LocalSandbox:
             os.close(started_w)
             os.close(options)
         try:
-            code, timed_out, ended = self._supervise(proc, spec, box, limits)
+            code, timed_out, ended = self._supervise(proc, spec, cell.monitor, limits)
         finally:
             limits.remove()
             # the agent's uid keeps nothing of it
-            hand_over(spec.workdir, os.getuid(), os.getgid(), box / "ctimes.json", traces.Redactor(spec.secrets))
-            shutil.rmtree(box / "inputs", ignore_errors=True)
+            hand_over(spec.workdir, os.getuid(), os.getgid(), cell.ctimes, traces.Redactor(spec.secrets))
+            shutil.rmtree(cell.inputs, ignore_errors=True)
         with os.fdopen(started_r, "rb") as pipe:
             agent_started = pipe.read() == b"started"
         record = {"uid": uid, "gid": gid, "network": spec.network, "cpus": spec.cpus, "memory_gb": spec.memory_gb,
                   "pids_limit": spec.pids_limit, "cgroup_limits": limits.applied, "limits_not_set": limits.missing,
                   "exit_code": code, "timed_out": timed_out}
-        (box / "sandbox.json").write_text(json.dumps(record, indent=2) + "\n")
+        cell.sandbox_json.write_text(json.dumps(record, indent=2) + "\n")
         if not agent_started:
             raise InfraError(f"bwrap could not set up the sandbox (exit {code}): see {spec.stderr}")
         return SandboxRun(code, timed_out, started, ended)
 
     @staticmethod
-    def _supervise(proc: subprocess.Popen, spec: SandboxSpec, box: Path,
+    def _supervise(proc: subprocess.Popen, spec: SandboxSpec, monitor_log: Path,
                    limits: cgroups.RunCgroups) -> tuple[int | None, bool, float]:
         redact = traces.Redactor(spec.secrets)
         pumps = [threading.Thread(target=_pump, args=(stream, traces.LineLog(path, redact)), daemon=True)
@@ -252,7 +251,7 @@ class LocalSandbox:
         for t in pumps:
             t.start()
         mem_limit = limits.applied.get("memory.limit_in_bytes") or limits.applied.get("memory.max")
-        monitor = ProcessTreeMonitor(proc.pid, spec.workdir, spec.gpus, box / "monitor.jsonl", spec.monitor_s,
+        monitor = ProcessTreeMonitor(proc.pid, spec.workdir, spec.gpus, monitor_log, spec.monitor_s,
                                      int(mem_limit) / 2**20 if mem_limit else None).start()
         try:
             code = proc.wait(timeout=spec.budget_s)

@@ -102,7 +102,7 @@ def readable_by_all(path: Path) -> bool:
     return True
 
 
-def readable_inputs(readonly: tuple[Path, ...], box: Path) -> dict[Path, Path]:
+def readable_inputs(readonly: tuple[Path, ...], inputs: Path) -> dict[Path, Path]:
     """Host source for each read-only input, as the agent's (non-root) uid can read it.
 
     An input only its owner may read (a model folder made with mode 0700 by root) is
@@ -114,7 +114,7 @@ def readable_inputs(readonly: tuple[Path, ...], box: Path) -> dict[Path, Path]:
         if readable_by_all(path):
             sources[path] = path
             continue
-        copy = box / "inputs" / f"{i}-{path.name}"
+        copy = inputs / f"{i}-{path.name}"
         shutil.rmtree(copy, ignore_errors=True)
         copy.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(path, copy, symlinks=False) if path.is_dir() else shutil.copy2(path, copy)
