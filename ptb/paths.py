@@ -46,6 +46,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,3 +127,14 @@ class ExperimentPaths:
     slurm_lock = property(lambda self: self.slurm / "jobs.lock")
     plan = property(lambda self: self.root / ".grid.json",
                     doc="The local grid's cells and process (`ptb.run.grid.write_plan`), read by the live view.")
+
+
+def read_json_object(path: Path) -> dict:
+    """A JSON file holding an object; ValueError says in one line what is wrong."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"not readable JSON ({type(e).__name__}: {str(e)[:80]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON {type(data).__name__}, not an object")
+    return data

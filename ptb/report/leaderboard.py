@@ -24,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ptb.benchmarks import BENCHMARKS, Benchmark
-from ptb.paths import CellPaths
+from ptb.paths import CellPaths, read_json_object
 
 
 def _ranked() -> list[Benchmark]:
@@ -124,12 +124,7 @@ REQUIRED = {"cell": str, "agent": str, "model": str, "benchmark": str, "seed": i
 
 def read_result(path: Path) -> dict:
     """One result.json, checked for the fields the leaderboard reads; ValueError says what is wrong."""
-    try:
-        r = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"not readable JSON ({type(e).__name__}: {str(e)[:80]})") from None
-    if not isinstance(r, dict):
-        raise ValueError(f"a JSON {type(r).__name__}, not an object")
+    r = read_json_object(path)
     for key, kind in REQUIRED.items():
         if not isinstance(r.get(key), kind):
             raise ValueError(f"field '{key}' missing or not a {kind.__name__}")

@@ -219,11 +219,9 @@ class Cell:
         """A cell.json (as `write` wrote it); a key that is not a field, or a missing one, is a ParamError."""
         path = Path(path)
         try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ParamError(f"{path}: not a readable cell JSON ({e})") from None
-        if not isinstance(data, dict):
-            raise ParamError(f"{path}: expected a mapping of keys, got {type(data).__name__}")
+            data = paths.read_json_object(path)
+        except ValueError as e:
+            raise ParamError(f"{path}: not a readable cell JSON: {e}") from None
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         missing = [k for k in ("experiment", "agent", "model", "benchmark") if k not in data]
         if unknown or missing:
