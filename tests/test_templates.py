@@ -20,6 +20,7 @@ from ptb.eval import chat, engines, reference
 from ptb.run import task
 from ptb.benchmarks import BENCHMARKS, Sample, bfcl
 from ptb.integrity import tampering
+from ptb.paths import CellPaths
 from ptb.run.params import Cell
 
 OFFLINE = SHARED_DATA / "reference-9082063"
@@ -151,7 +152,7 @@ def test_arith_renders_with_the_models_own_template_offline(tmp_path, monkeypatc
     text = engines.render(tokenizer, tiny_model, [sample], bench.chat_template)[0]
     assert text == f"<|im_start|>user\n{sample.messages[0]['content']}<|im_end|>\n<|im_start|>assistant\n"
     cell = Cell(experiment="e", agent="zero-shot", model="tiny-qwen3", benchmark="arith")
-    prompt = task.prepare(tmp_path / "task", cell, tiny_model, ())
+    prompt = task.prepare(CellPaths(tmp_path), cell, tiny_model, ())
     assert not (tmp_path / "task" / "templates").exists() and "templates/" not in prompt
     with pytest.raises(reference.ReferenceUnavailable):  # the real benchmarks do need the reference
         engines.render(tokenizer, tiny_model, [sample])
@@ -160,7 +161,7 @@ def test_arith_renders_with_the_models_own_template_offline(tmp_path, monkeypatc
 def test_task_folder_gets_the_templates_and_tampering_covers_them(tmp_path, tiny_model):
     cell = Cell(experiment="e", agent="zero-shot", model="tiny-qwen3", benchmark="gsm8k")
     task_dir = tmp_path / "task"
-    prompt = task.prepare(task_dir, cell, tiny_model, ())
+    prompt = task.prepare(CellPaths(tmp_path), cell, tiny_model, ())
     names = sorted(p.name for p in (task_dir / "templates").iterdir())
     assert names == ["gemma3.jinja", "gemma3_tool_calling.jinja", "qwen3.jinja", "smollm.jinja"]
     for name in names:
@@ -243,7 +244,7 @@ def test_in_the_sandbox_the_task_folders_templates_serve_offline(tmp_path, monke
     from transformers import AutoTokenizer
 
     cell = Cell(experiment="e", agent="zero-shot", model="tiny-qwen3", benchmark="bfcl")
-    task.prepare(tmp_path / "task", cell, tiny_model, ())
+    task.prepare(CellPaths(tmp_path), cell, tiny_model, ())
     assert "--templates-dir" in (tmp_path / "task" / "evaluate.py").read_text()
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     sample = bfcl_sample()

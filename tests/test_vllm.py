@@ -147,7 +147,7 @@ def test_vllm_engine_missing_is_a_clear_error(tiny_model):
     args = ["eval", "--model", str(tiny_model), "--benchmark", "arith", "--engine", "vllm", "--limit", "1"]
     res = subprocess.run([PYTHON, "-c", WITHOUT_VLLM + f"from ptb.cli import main; sys.exit(main({args!r}))"],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert res.returncode == 1 and res.stderr.startswith("ptb eval: error: engine 'vllm': vllm is not installed")
+    assert res.returncode == 2 and res.stderr.startswith("ptb eval: error: engine 'vllm': vllm is not installed")
     assert res.stderr.count("\n") == 1  # one line, no traceback
 
 
