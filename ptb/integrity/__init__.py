@@ -22,13 +22,14 @@ import mmap
 import os
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from typing import TYPE_CHECKING
 
 from ptb.run import params
 from ptb.run.params import AgentDef, Cell
+from ptb.run.records import Check
 from ptb.paths import CellPaths
 
 if TYPE_CHECKING:
@@ -198,18 +199,19 @@ def code_files(task_dir: Path, exclude: set[str], tools: tuple[Path, ...] = (),
     return [(rel, _read(real)) for rel, real in found if real not in theirs]
 
 
-def _run(name: str, fn) -> dict:
+def _run(name: str, fn) -> Check:
+    """Run one check module's `check` ({"status", "summary", "evidence"}) and time it."""
     started = time.monotonic()
     try:
-        out = fn()
+        done = Check.from_dict({"name": name, **fn()})
     except Exception as e:  # noqa: BLE001 - fail closed: a crashed check is a check that did not run
-        out = {"status": "unverified", "summary": f"check crashed: {type(e).__name__}: {e}",
-               "evidence": {"traceback": traceback.format_exc()[-4000:]}}
-    return {"name": name, **out, "seconds": round(time.monotonic() - started, 2)}
+        done = Check(name, "unverified", f"check crashed: {type(e).__name__}: {e}",
+                     {"traceback": traceback.format_exc()[-4000:]})
+    return replace(done, seconds=round(time.monotonic() - started, 2))
 
 
-def verdict_of(checks: list[dict]) -> str:
-    statuses = {c["status"] for c in checks}
+def verdict_of(checks: list[Check]) -> str:
+    statuses = {c.status for c in checks}
     if "flagged" in statuses:
         return "flagged"
     if "unverified" in statuses:
@@ -240,11 +242,11 @@ def check(inp: Inputs, judge_cfg: ReviewConfig | None = None, use_judge: bool = 
         _run("tampering", lambda: tampering.check(inp.task_dir, inp.given_record, inp.given_record_sha256)),
     ]
     if judge_error:
-        checks.append({"name": "judge", "status": "unverified", "summary": judge_error, "evidence": {}, "seconds": 0})
+        checks.append(Check("judge", "unverified", judge_error))
     if judge_cfg is not None:
-        findings = {c["name"]: {"status": c["status"], "summary": c["summary"]} for c in checks}
+        findings = {c.name: {"status": c.status, "summary": c.summary} for c in checks}
         checks.append(_run("judge", lambda: review.check(judge_cfg, inp.benchmark, code, traces, findings)))
-    return {"verdict": verdict_of(checks), "checks": checks,
+    return {"verdict": verdict_of(checks), "checks": [c.to_dict() for c in checks],
             "judge": "enabled" if judge_cfg or judge_error else "disabled",
             "checked_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": os.uname().nodename}
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from ptb.benchmarks import BENCHMARKS, Benchmark
-from ptb.paths import CellPaths, read_json_object
+from ptb.paths import CellPaths
+from ptb.run.records import Result
 
 
 def _ranked() -> list[Benchmark]:
@@ -118,36 +119,20 @@ def cell_folders(root: str | Path) -> list[Path]:
     return sorted(found)
 
 
-# What the leaderboard reads of each result.json: a file without them is left out, and listed.
-REQUIRED = {"cell": str, "agent": str, "model": str, "benchmark": str, "seed": int, "status": str, "integrity": dict}
-
-
-def read_result(path: Path) -> dict:
-    """One result.json, checked for the fields the leaderboard reads; ValueError says what is wrong."""
-    r = read_json_object(path)
-    for key, kind in REQUIRED.items():
-        if not isinstance(r.get(key), kind):
-            raise ValueError(f"field '{key}' missing or not a {kind.__name__}")
-    if not isinstance(r["integrity"].get("verdict"), str):
-        raise ValueError("field 'integrity.verdict' missing")
-    if r.get("score") is not None and not (isinstance(r["score"], (int, float)) and 0 <= r["score"] <= 1):
-        raise ValueError(f"field 'score' is not null or a number in 0..1 (got {str(r['score'])[:40]})")
-    return r
-
-
 def load_results(dirs: list[str | Path], unreadable: list[str] | None = None) -> list[dict]:
-    """Every cell's result under DIRS; files that cannot be read go to UNREADABLE as "path: why"."""
+    """Every cell's result under DIRS (Result.read: a file without the fields every result.json
+    has is not read); files that cannot be read go to UNREADABLE as "path: why"."""
     results = []
     for d in dirs:
         for cell in cell_folders(d):
             result = CellPaths(cell).result
             if result.is_file():
                 try:
-                    results.append(read_result(result) | {"_path": str(cell)})
+                    results.append(Result.read(result).to_dict() | {"_path": str(cell)})
                 except ValueError as e:
                     if unreadable is None:
-                        raise ValueError(f"{result}: {e}") from None
-                    unreadable.append(f"{result}: {e}")
+                        raise
+                    unreadable.append(str(e))
     return results
 
 

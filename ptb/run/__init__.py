@@ -1,1 +1,1 @@
-"""Running cells: the grid's parameters and cells, the task folder, the stages of one cell, the local and Slurm executors, regrading and rehearsal."""
+"""Running cells: the grid's parameters and cells, the task folder, the stages of one cell and the records they hand on (result.json's among them), the local and Slurm executors, regrading and rehearsal."""

@@ -26,6 +26,7 @@ from ptb.benchmarks import BENCHMARKS
 from ptb.errors import EVAL_FAILED_EXIT
 from ptb.paths import CellPaths
 from ptb.run.params import AgentDef, Cell
+from ptb.run.records import AgentOutcome, EvalOutcome, FinalModel, Result
 from ptb.sandbox import image
 
 # Final-evaluation attempts at each rung of the benchmark's max-tokens ladder (as the
@@ -47,39 +48,26 @@ class CellRun:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class AgentOutcome:
-    exit_code: int | None
-    timed_out: bool
-    time_taken_s: float
-    infra_error: str | None = None
-    cost_usd: float | None = None  # its tokens at the agent's prices, else as the agent's trace reports it
-    error: str | None = None  # the agent's own last error line, when it exited non-zero
-    usage: dict | None = None  # the normalised tokens and cost (ptb.agents.traces.usage)
-    # sha256 of given_files.json as ptb wrote it, kept from the moment it was written: the
-    # tampering check fails closed if the record is missing or differs (ptb.integrity).
-    given_files_sha256: str | None = None
-
-
-@dataclass(frozen=True)
-class FinalModel:
-    path: Path | None
-    reason: str = ""  # why there is no usable final model
-
-
-@dataclass(frozen=True)
-class EvalOutcome:
-    score: float | None
-    stderr: float | None
-    n: int | None
-    attempts: list[dict]
-    error: str | None = None
-    metrics: dict | None = None  # the evaluation's summary without per-sample scores (engine, judge failures, ...)
-
-
 def assigned_gpus() -> tuple[str, ...]:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
     return tuple(g for g in visible.split(",") if g) if visible else ()
+
+
+def _model_unavailable() -> tuple[type[Exception], ...]:
+    """What resolving a model raises when it cannot be had: a missing folder (FileNotFoundError),
+    the hub unreachable with nothing cached or the repo unknown or gated (huggingface_hub's
+    errors are OSErrors), an id the hub refuses, the connection lost mid-download."""
+    import httpx
+    from huggingface_hub.errors import HFValidationError
+
+    errors: tuple[type[Exception], ...] = (OSError, HFValidationError, httpx.TransportError)
+    try:
+        import httpx2  # huggingface_hub 2 speaks HTTP through httpx2
+
+        errors += (httpx2.TransportError,)
+    except ImportError:
+        pass
+    return errors
 
 
 def prepare(cell: Cell, cell_dir: str | Path) -> CellRun:
@@ -89,16 +77,17 @@ def prepare(cell: Cell, cell_dir: str | Path) -> CellRun:
     cell.write(paths.cell_json)
     agent = params.load_agent(cell.agent)
     gpus = assigned_gpus()
+    instruct = None
     try:
         base = models.resolve(cell.model)
-        problem = models.folder_problem(base)
-        if problem:  # garbage config.json, truncated weights: no agent can start from it
-            raise ValueError(problem)
-        instruct = models.resolve_instruct(cell.model) if agent.needs_instruct_model else None
-        if agent.needs_instruct_model and instruct is None:
-            raise FileNotFoundError(f"{cell.model} has no official instruct model")
-    except Exception as e:  # offline host, unknown repo, missing folder: the agent cannot run
-        return CellRun(cell, paths, agent, gpus, None, None, error=f"model: {e}")
+        problem = models.folder_problem(base)  # garbage config.json, truncated weights: no agent can start from it
+        if not problem and agent.needs_instruct_model:
+            instruct = models.resolve_instruct(cell.model)
+            problem = None if instruct else f"{cell.model} has no official instruct model"
+    except _model_unavailable() as e:  # offline host, unknown repo, missing folder: the agent cannot run
+        problem = str(e)
+    if problem:
+        return CellRun(cell, paths, agent, gpus, None, None, error=f"model: {problem}")
     task.prepare(paths, cell, base, gpus)
     return CellRun(cell, paths, agent, gpus, base, instruct)
 
@@ -380,12 +369,15 @@ def sandbox_transformers(run: CellRun) -> str | None:
         ran = _sandbox_image(run)
         if ran is None:
             return None
-        try:
-            import docker
+        import docker
 
+        try:
             out = docker.from_env().containers.run(ran["id"], ["python", "-c", TRANSFORMERS_VERSION], remove=True,
                                                    network_disabled=True, stdout=True, stderr=False)
-        except Exception:  # engine gone or image removed since the run: the value is unknown, not guessed
+        # The engine gone (DockerException; its connection lost mid-call: requests' OSError), the
+        # image removed since the run (ImageNotFound), or no python in it (ContainerError): the
+        # value is unknown, not guessed.
+        except (docker.errors.DockerException, OSError):
             return None
         return out.decode().strip() or None
     res = subprocess.run([sys.executable, "-c", TRANSFORMERS_VERSION], env=agent_env(run), capture_output=True,
@@ -393,40 +385,40 @@ def sandbox_transformers(run: CellRun) -> str | None:
     return res.stdout.strip() if res.returncode == 0 else None
 
 
-def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: dict, ev: EvalOutcome) -> dict:
+def write_result(run: CellRun, agent: AgentOutcome, final: FinalModel, verdict: dict, ev: EvalOutcome) -> Result:
     status, reason = status_of(agent, final, ev)
     c = run.cell
-    result = {
-        "schema": 1,
-        "experiment": c.experiment, "cell": c.name,
-        "agent": c.agent, "model": c.model, "benchmark": c.benchmark, "seed": c.seed,
-        "hours": c.hours,
-        "status": status, "reason": reason, "notes": notes_of(run),
-        "score": ev.score, "stderr": ev.stderr, "n": ev.n,
-        "time_taken_s": agent.time_taken_s,
-        "integrity": verdict,
-        "cost_usd": agent.cost_usd,
-        "usage": agent.usage,
-        "agent_exit_code": agent.exit_code,
-        "sandbox": c.sandbox, "gpus": list(run.gpus), "eval_limit": c.eval_limit,
+    metrics = ev.metrics or {}
+    result = Result(
+        experiment=c.experiment, cell=c.name,
+        agent=c.agent, model=c.model, benchmark=c.benchmark, seed=c.seed,
+        hours=c.hours,
+        status=status, reason=reason, notes=notes_of(run),
+        score=ev.score, stderr=ev.stderr, n=ev.n,
+        time_taken_s=agent.time_taken_s,
+        integrity=verdict,
+        cost_usd=agent.cost_usd,
+        usage=agent.usage,
+        agent_exit_code=agent.exit_code,
+        sandbox=c.sandbox, gpus=list(run.gpus), eval_limit=c.eval_limit,
         # The engine that ran the final evaluation and why (`auto` decides per host); null if none ran.
-        "engine": (ev.metrics or {}).get("engine"), "engine_reason": (ev.metrics or {}).get("engine_reason"),
-        "engine_requested": c.engine,
-        "eval_attempts": ev.attempts,
-        "eval": ev.metrics,
-        "protocol": c.protocol, "options": list(c.options),  # the scoring rules (ptb/eval/protocol.py)
-        "sampling": (ev.metrics or {}).get("sampling"),  # the effective decoding of the final evaluation
-        "base_model_path": str(run.base_model) if run.base_model else None,
-        "base_model_revision": models.resolved_revision(run.base_model) if run.base_model else None,
-        "python": sys.version.split()[0],
-        "packages": package_versions(),
+        engine=metrics.get("engine"), engine_reason=metrics.get("engine_reason"),
+        engine_requested=c.engine,
+        eval_attempts=ev.attempts,
+        eval=ev.metrics,
+        protocol=c.protocol, options=list(c.options),  # the scoring rules (ptb/eval/protocol.py)
+        sampling=metrics.get("sampling"),  # the effective decoding of the final evaluation
+        base_model_path=str(run.base_model) if run.base_model else None,
+        base_model_revision=models.resolved_revision(run.base_model) if run.base_model else None,
+        python=sys.version.split()[0],
+        packages=package_versions(),
         # The agent's training environment and the evaluator share one lock: a model saved in
         # one loads in the other. The evaluator's is the one its `ptb eval` process imported.
-        "transformers_sandbox": sandbox_transformers(run),
-        "transformers_evaluator": (ev.metrics or {}).get("transformers"),
-        "requirements_lock_sha256": image.lock_hash(),  # the agent's image and the evaluator install this lock
-        "sandbox_image": _sandbox_image(run),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    params.write_json_atomic(run.paths.result, result)
+        transformers_sandbox=sandbox_transformers(run),
+        transformers_evaluator=metrics.get("transformers"),
+        requirements_lock_sha256=image.lock_hash(),  # the agent's image and the evaluator install this lock
+        sandbox_image=_sandbox_image(run),
+        finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    )
+    result.write(run.paths.result)
     return result

@@ -14,6 +14,7 @@ from pathlib import Path
 from ptb.run import cell as stages
 from ptb import models
 from ptb.run import grid, params
+from ptb.run.records import AgentOutcome, EvalOutcome, Result
 from ptb.paths import CellPaths
 
 
@@ -21,23 +22,23 @@ def cell_dirs(experiment_dir: Path) -> list[Path]:
     return sorted(p.parent for p in experiment_dir.glob("*/result.json") if not p.parent.name.startswith("."))
 
 
-def _agent_outcome(paths: CellPaths, old: dict) -> stages.AgentOutcome:
+def _agent_outcome(paths: CellPaths, old: Result) -> AgentOutcome:
     recorded = paths.agent_json
     if recorded.is_file():
-        return stages.AgentOutcome(**json.loads(recorded.read_text()))
-    return stages.AgentOutcome(old.get("agent_exit_code"), old["status"] == "timeout", old.get("time_taken_s") or 0.0)
+        return AgentOutcome(**json.loads(recorded.read_text()))
+    return AgentOutcome(old.agent_exit_code, old.status == "timeout", old.time_taken_s)
 
 
-def regrade_cell(cell_dir: Path, evaluate: bool = True) -> dict | str:
+def regrade_cell(cell_dir: Path, evaluate: bool = True) -> Result | str:
     """The new result.json, or why the cell was skipped."""
     paths = CellPaths(cell_dir.resolve())
     with grid.cell_lock(paths):
         return _regrade_locked(paths, evaluate)
 
 
-def _regrade_locked(paths: CellPaths, evaluate: bool) -> dict | str:
-    old = json.loads(paths.result.read_text())
-    if old["status"] == "infra_error":
+def _regrade_locked(paths: CellPaths, evaluate: bool) -> Result | str:
+    old = Result.read(paths.result)
+    if old.status == "infra_error":
         return "skipped: infra_error (the agent never ran; run the cell again with --force)"
     cell = params.Cell.from_dict(json.loads(paths.cell_json.read_text()))
     try:
@@ -53,9 +54,8 @@ def _regrade_locked(paths: CellPaths, evaluate: bool) -> dict | str:
     if evaluate:
         ev = stages.evaluate(run, final)
     else:
-        error = old.get("reason") if old["status"] in ("eval_error", "no_final_model") else None
-        ev = stages.EvalOutcome(old.get("score"), old.get("stderr"), old.get("n"), old.get("eval_attempts", []),
-                                error=error or None, metrics=old.get("eval"))
+        error = old.reason if old.status in ("eval_error", "no_final_model") else None
+        ev = EvalOutcome(old.score, old.stderr, old.n, old.eval_attempts or [], error=error or None, metrics=old.eval)
     return stages.write_result(run, _agent_outcome(paths, old), final, verdict, ev)
 
 
@@ -72,7 +72,7 @@ def regrade(experiment_dir: Path, evaluate: bool = True, say=print) -> dict[str,
         if isinstance(out, str):
             outcomes[d.name] = out
         else:
-            score = "-" if out["score"] is None else f"{100 * out['score']:.1f}"
-            outcomes[d.name] = f"status {out['status']}, score {score}, integrity {out['integrity']['verdict']}"
+            score = "-" if out.score is None else f"{100 * out.score:.1f}"
+            outcomes[d.name] = f"status {out.status}, score {score}, integrity {out.integrity['verdict']}"
         say(f"{d.name}: {outcomes[d.name]}")
     return outcomes
