@@ -11,6 +11,7 @@ import pytest
 
 from conftest import ptb
 from ptb import models
+from ptb.paths import CellPaths
 from ptb.run import cell as stages
 from ptb.run.params import Cell
 from ptb.run.records import Check, Result
@@ -74,7 +75,7 @@ def test_a_bug_while_resolving_the_model_raises(tmp_path, tiny_model, monkeypatc
 
 def test_no_docker_engine_leaves_the_sandbox_transformers_unknown(tmp_path, monkeypatch):
     docker_run = stages.CellRun(Cell("t", "zero-shot", "tiny-qwen3", "arith", sandbox="docker"),
-                               stages.CellPaths(tmp_path), None, (), None, None)
+                               CellPaths(tmp_path), None, (), None, None)
     docker_run.paths.sandbox.mkdir()
     docker_run.paths.container_json.write_text(json.dumps({"image": "ptb-sandbox:x", "image_id": "sha256:" + "0" * 64}))
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
