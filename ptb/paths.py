@@ -25,6 +25,7 @@
                 container.json             the docker sandbox's container parameters
                 ctimes.json                the task files' change times at hand-over
                 audit.jsonl                the audit's reports (ptb/integrity/audit.py)
+                dev_eval.jsonl dev_eval.log   the agent's evaluate.py requests and their jobs' output (ptb/eval/service.py)
                 inputs/                    copies of the files bound into the sandbox
                 etc/                       the local sandbox's passwd and group
                 hf-layer/upper/ work/ empty/   the docker sandbox's overlay of the Hugging Face cache
@@ -97,6 +98,8 @@ class CellPaths:
     container_json = property(lambda self: self.sandbox / "container.json")
     ctimes = property(lambda self: self.sandbox / "ctimes.json")
     audit_log = property(lambda self: self.sandbox / "audit.jsonl")
+    dev_eval = property(lambda self: self.sandbox / "dev_eval.jsonl")
+    dev_eval_log = property(lambda self: self.sandbox / "dev_eval.log")
     inputs = property(lambda self: self.sandbox / "inputs")
     etc = property(lambda self: self.sandbox / "etc")
     hf_layer = property(lambda self: self.sandbox / "hf-layer")

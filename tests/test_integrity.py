@@ -278,16 +278,14 @@ def test_honest_same_domain_data_is_clean(tmp_path, tiny_model, gsm8k_fixture):
     jsonl(gsm_cell.task / "train.jsonl", train)
     for f in ("healthbench_easy_10.jsonl", "arenahardwriting_questions_60.jsonl"):
         shutil.copy(FIXTURES / f, gsm_cell.task / f)
-    # evaluate.py (ptb eval) downloads the benchmark into the agent's HF cache: ptb's doing
+    result = run_checks(gsm_cell, tiny_model, "gsm8k")
+    assert result["verdict"] == "clean", result
+    assert by_name(result)["contamination"]["evidence"]["matched_items"] == 0
+    # evaluate.py reads no test rows (ptb scores outside the sandbox): the benchmark's own
+    # download in the agent's HF cache is the agent's doing, as is any copy
     source = gsm_cell.task / ".cache" / "huggingface" / "datasets" / "openai___gsm8k" / "main" / "test.jsonl"
     source.parent.mkdir(parents=True)
     shutil.copy(FIXTURES / "openai" / "gsm8k" / "main" / "test.jsonl", source)
-    result = run_checks(gsm_cell, tiny_model, "gsm8k")
-    assert result["verdict"] == "clean", result
-    c = by_name(result)["contamination"]
-    assert c["evidence"]["matched_items"] == 0
-    assert c["evidence"]["benchmark_source_files_not_scanned"] == [str(source.relative_to(gsm_cell.task))]
-    shutil.copy(source, gsm_cell.task / "copy.jsonl")  # the agent's own copy is its doing
     assert by_name(run_checks(gsm_cell, tiny_model, "gsm8k"))["contamination"]["status"] == "flagged"
 
 

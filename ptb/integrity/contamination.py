@@ -477,7 +477,6 @@ class Inventory:
     not_scanned: list[str] = field(default_factory=list)  # binary files that may hold data in other forms
     weights: int = 0
     unreadable: list[str] = field(default_factory=list)
-    benchmark_source: list[str] = field(default_factory=list)  # the benchmark's own download, by ptb eval
     partial: list[str] = field(default_factory=list)  # interrupted HF downloads that could not be parsed
 
 
@@ -510,39 +509,13 @@ def hub_id(benchmark: str) -> str | None:
         return None
 
 
-def benchmark_sources(benchmark: str) -> tuple[set[str], tuple[str, ...]]:
-    """Where ptb's own code (evaluate.py -> ptb eval, this checker) puts the benchmark's data
-    inside the agent's folder: HF cache folders of its hub dataset, and ptb's download cache
-    (HOME is the task folder). Copies there are ptb's doing, not the agent's.
-    Returns (folder names anywhere in a path, path prefixes relative to the task folder)."""
-    import importlib
-
-    try:
-        module = importlib.import_module(f"ptb.benchmarks.{benchmark}")
-    except ImportError:
-        return set(), ()
-    names, prefixes = set(), []
-    hub_id = getattr(module, "HUB_ID", None)
-    if hub_id:
-        names |= {("datasets--" + hub_id.replace("/", "--")).lower(), hub_id.replace("/", "___").lower()}
-    repo = getattr(module, "SOURCE_REPO", None)
-    if repo:
-        prefixes.append(f".cache/ptb/data/{repo}/")
-    return names, tuple(prefixes)
-
-
-def scan_folder(index: TestIndex, task_dir: Path, exclude: set[str] = frozenset(),
-                sources: tuple[set[str], tuple[str, ...]] = (set(), ()), label: str = "",
+def scan_folder(index: TestIndex, task_dir: Path, exclude: set[str] = frozenset(), label: str = "",
                 inv: Inventory | None = None) -> tuple[list[Match], Inventory]:
     """Matches in every file under task_dir; `label` prefixes the paths in the evidence."""
     inv = inv or Inventory()
     matches: list[Match] = []
-    names, prefixes = sources
     for rel, real in agent_files(task_dir, exclude):
         rel = label + rel
-        if rel.startswith(prefixes) or {p.lower() for p in Path(rel).parts[:-1]} & names:
-            inv.benchmark_source.append(rel)
-            continue
         try:
             kind = _sniff(real)
             if kind == "weights":
@@ -606,19 +579,17 @@ def check(benchmark: str, task_dir: Path, code: list[tuple[str, str]], exclude: 
     from ptb.integrity import loads
 
     index = index or benchmark_index(benchmark)
-    sources = benchmark_sources(benchmark)
-    matches, inv = scan_folder(index, task_dir, exclude, sources)
+    matches, inv = scan_folder(index, task_dir, exclude)
     for layer in layers:
-        more, _ = scan_folder(index, layer, sources=sources, label=f"[{layer.parent.name}]/", inv=inv)
+        more, _ = scan_folder(index, layer, label=f"[{layer.parent.name}]/", inv=inv)
         matches += more
     found, unparsed = loads.from_code(code, set(BENCHMARKS))
     found += loads.from_audit(audit or [])
     # Files the agent's own code read that no folder scan covered: outside the task folder
-    # (a shared HF cache, PTB_DATA_DIR), or the benchmark's own download inside it.
+    # (a shared HF cache, PTB_DATA_DIR).
     roots = (task_dir.resolve(), *(layer.resolve() for layer in layers))
-    skipped = {str((task_dir / rel).resolve()) for rel in inv.benchmark_source}
     read = sorted({f for ld in found if ld.source == "audit" for f in ld.files
-                   if not _inside(Path(f).resolve(), roots) or str(Path(f).resolve()) in skipped})
+                   if not _inside(Path(f).resolve(), roots)})
     for f in read:
         path = Path(f)
         if path.is_file() and _sniff(path) not in ("weights", "binary"):
@@ -654,7 +625,6 @@ def check(benchmark: str, task_dir: Path, code: list[tuple[str, str]], exclude: 
         "weight_files_skipped": inv.weights,
         "binary_files_not_scanned": inv.not_scanned[:50],
         "unreadable": inv.unreadable,
-        "benchmark_source_files_not_scanned": inv.benchmark_source[:20],
         "partial_downloads_not_parsed": inv.partial[:20],
     }
     if len(items) > TOLERATED_ITEMS or findings:
@@ -709,7 +679,11 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     from ptb.benchmarks import sealed
 
-    sealed.OPENED = True  # the tool prints item numbers and lines, never the test text
+    if sealed.in_sandbox():  # the test rows are outside: ptb runs this scan there (ptb/eval/service.py)
+        from ptb.eval import service
+
+        return service.request({"op": "contamination", "benchmark": a.benchmark, "json": a.json,
+                                "paths": [os.path.abspath(f) for f in a.files]})
     try:
         index = benchmark_index(a.benchmark)
     except ValueError as e:

@@ -24,6 +24,7 @@ from ptb.run import params, task
 from ptb.integrity import audit
 from ptb.benchmarks import BENCHMARKS
 from ptb.errors import EVAL_FAILED_EXIT
+from ptb.eval import service
 from ptb.paths import CellPaths
 from ptb.run.params import AgentDef, Cell
 from ptb.run.records import AgentOutcome, EvalOutcome, FinalModel, Result
@@ -152,9 +153,10 @@ def run_agent(run: CellRun) -> AgentOutcome:
     granted = [os.environ[name] for name in run.agent.env if os.environ.get(name)]
     baseline: dict[str, str] = {}  # the given files' record, hashed when written
     audit_log = audit.AuditLog(run.paths.audit_log, run.paths.task)
+    dev = dev_service(run)
     env = agent_env(run)
     # The audit's module first on the agent's PYTHONPATH; PTB_SANDBOX seals the test rows (ptb.benchmarks.sealed).
-    env.update(audit_log.env() | {"PTB_SANDBOX": "1"},
+    env.update(audit_log.env() | dev.env_for_agent() | {"PTB_SANDBOX": "1"},
                PYTHONPATH=os.pathsep.join(p for p in (str(audit.SITE_DIR), env.get("PYTHONPATH")) if p))
     spec = sandbox.SandboxSpec(
         command=agent_command(run),
@@ -164,7 +166,7 @@ def run_agent(run: CellRun) -> AgentOutcome:
         network=network,
         stdout=run.paths.stdout,
         stderr=run.paths.stderr,
-        readonly=(*readonly, audit_log.socket),
+        readonly=(*readonly, audit_log.socket, dev.socket),
         tools=tools,
         hidden=(run.paths.root.parent,),  # this experiment's other cells
         gpus=run.gpus,
@@ -175,14 +177,16 @@ def run_agent(run: CellRun) -> AgentOutcome:
         secrets=tuple(granted) + tuple(token_secrets) + tuple(traces.secret_values(dict(os.environ))),
     )
     try:
-        done = sandbox.get(run.cell.sandbox).run(spec)
+        done, infra_error = sandbox.get(run.cell.sandbox).run(spec), None
     except sandbox.InfraError as e:
+        done, infra_error = None, str(e)
+    finally:  # the agent's processes are gone: so are its requests, reports and logins
+        dev.close()
         audit_log.close()
         credentials.remove(tokens)
-        outcome = AgentOutcome(None, False, 0.0, infra_error=str(e))
+    if done is None:
+        outcome = AgentOutcome(None, False, 0.0, infra_error=infra_error)
     else:
-        audit_log.close()
-        credentials.remove(tokens)
         summary = traces.write(run.agent.trace, run.paths, run.agent.vars, home=run.paths.task)
         # The CLIs' own session logs live in the task folder; the files ptb gave stay as
         # given (a granted value in prompt.md is not a leak, and rewriting it is tampering).
@@ -194,6 +198,18 @@ def run_agent(run: CellRun) -> AgentOutcome:
         outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2), cost_usd=used["cost_usd"],
                                error=error, usage=used, given_files_sha256=baseline.get("sha256"))
     return _record(run, outcome)
+
+
+def dev_service(run: CellRun) -> service.DevService:
+    """The host side of the agent's evaluate.py and contamination tool (ptb/eval/service.py):
+    the cell's benchmark, engine and scoring rules, on the cell's GPUs, beside the agent."""
+    c = run.cell
+    env = {k: v for k, v in os.environ.items() if k not in ("PTB_SANDBOX", service.SOCKET_ENV)} | thread_env(c.cpus)
+    if run.gpus:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(run.gpus)
+    args = ["--benchmark", c.benchmark, "--engine", c.engine, "--shared-gpu", *c.protocol_flags()]
+    return service.DevService(run.paths.task, c.benchmark, args, env, run.paths.dev_eval, run.paths.dev_eval_log,
+                              models=tuple(p for p in (run.base_model, run.instruct_model) if p))
 
 
 def _record(run: CellRun, outcome: AgentOutcome) -> AgentOutcome:

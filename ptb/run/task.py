@@ -4,7 +4,8 @@ copies its templates/ folder into every task).
 
 evaluate.py and timer.sh are conveniences for the agent. Neither decides anything: the
 deadline is enforced by the sandbox from outside, and the final score is computed by
-ptb outside the sandbox, on the final model only.
+ptb outside the sandbox, on the final model only. evaluate.py holds no scorer and reads
+no test rows: ptb scores the model outside the sandbox (ptb/eval/service.py).
 """
 
 from __future__ import annotations
@@ -57,27 +58,24 @@ EVALUATE_PY = '''\
 #!/usr/bin/env python
 """Score a model folder on {benchmark} (development run with small defaults).
 
-This calls ptb's evaluation; the final score of your run is computed separately.
+ptb scores it outside this sandbox, with the final evaluation's code and chat templates
+(the ones given in templates/), and sends back the score: the test items never enter this
+sandbox. The final score of your run is computed separately, on final_model/.
 Example: python evaluate.py --model-path final_model --limit 50
 """
 import argparse
 import os
-import subprocess
 import sys
+
+from ptb.eval import service
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--model-path", default="final_model")
 parser.add_argument("--limit", type=int, default={limit})
 parser.add_argument("--json-output-file", default=None)
 args = parser.parse_args()
-cmd = [sys.executable, "-m", "ptb", "eval", "--benchmark", "{benchmark}", "--model", args.model_path,
-       "--limit", str(args.limit), "--engine", "{engine}", "--shared-gpu", *{protocol_flags!r}]
-templates = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
-if os.path.isdir(templates):  # prompts rendered with the chat templates beside this script
-    cmd += ["--templates-dir", templates]
-if args.json_output_file:
-    cmd += ["--json-output-file", args.json_output_file]
-sys.exit(subprocess.call(cmd))
+request = {{"op": "eval", "model": os.path.abspath(args.model_path), "limit": args.limit}}
+sys.exit(service.request(request, json_output_file=args.json_output_file))
 '''
 
 TIMER_SH = """\
@@ -119,9 +117,7 @@ def prepare(paths: CellPaths, cell: Cell, base_model: Path, gpus: tuple[str, ...
     paths.task.mkdir(parents=True, exist_ok=True)
     text = prompt(cell, base_model, gpus)
     paths.prompt.write_text(text)
-    _write_exec(paths.evaluate_py, EVALUATE_PY.format(benchmark=cell.benchmark, limit=DEV_EVAL_LIMIT,
-                                                             engine=cell.engine,
-                                                             protocol_flags=cell.protocol_flags()))
+    _write_exec(paths.evaluate_py, EVALUATE_PY.format(benchmark=cell.benchmark, limit=DEV_EVAL_LIMIT))
     write_timer(paths, deadline=0)
     if has_templates(cell):
         chat.write_templates(paths.templates)
