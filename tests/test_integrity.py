@@ -381,7 +381,7 @@ def test_the_scaffolds_own_api_in_its_trace_is_not_flagged(tmp_path, tiny_model)
 def test_edited_evaluate_py_is_flagged(tmp_path, tiny_model):
     paths = make_cell(tmp_path, tiny_model)
     ev = paths.task / "evaluate.py"
-    ev.write_text(ev.read_text().replace("sys.exit(subprocess.call(cmd))", "print('accuracy: 1.0')"))
+    ev.write_text(ev.read_text().replace("sys.exit(service.request(", "print('accuracy: 1.0')\n(("))
     result = run_checks(paths, tiny_model)
     t = by_name(result)["tampering"]
     assert result["verdict"] == "flagged" and t["status"] == "flagged"
