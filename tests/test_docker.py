@@ -353,3 +353,22 @@ def test_lock_pins_every_dependency_within_its_range():
         assert name in lock, f"{req.name} is not in requirements.lock: run bash docker/lock.sh"
         assert req.specifier.contains(lock[name], prereleases=True), f"{line} vs lock {lock[name]}: run docker/lock.sh"
     assert lock["torch"] == "2.13.0"
+
+
+def test_hidden_entries_of_the_shared_cache_are_not_seen(tmp_path, engine, sandbox_image_tag, hf_cache):
+    """The benchmark's test data and the instruct model, cached on the host by ptb's own
+    evaluation and identity check, are whited out of the agent's view of the shared cache."""
+    for name in ("datasets--org--test-rows", "models--org--instruct"):
+        (hf_cache / name / "blobs").mkdir(parents=True)
+        (hf_cache / name / "blobs" / "b").write_text("answers")
+    before = tree_digest(hf_cache)
+    spec = spec_for(tmp_path, ["bash", "-c", 'ls "$HF_HUB_CACHE" > seen.txt; '
+                               'cat "$HF_HUB_CACHE/datasets--org--test-rows/blobs/b" 2> cat.txt; true'],
+                    hidden_cache=("datasets--org--test-rows", "models--org--instruct", "datasets--org--absent"))
+    run = DockerSandbox(sandbox_image_tag).run(spec)
+    assert run.exit_code == 0
+    assert (spec.workdir / "seen.txt").read_text().split() == ["models--org--shared"]
+    assert "No such file or directory" in (spec.workdir / "cat.txt").read_text()
+    assert tree_digest(hf_cache) == before  # the shared cache itself is untouched
+    info = json.loads((tmp_path / "cell" / "sandbox" / "container.json").read_text())
+    assert info["hf_hidden"] == list(spec.hidden_cache)

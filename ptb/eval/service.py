@@ -125,18 +125,20 @@ class DevService:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:  # wakes accept()
-            try:
-                s.connect(str(self.socket))
-            except OSError:
-                pass
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)  # wakes accept(), however full its backlog
+        except OSError:
+            pass
         self._thread.join(timeout=30)
         self._sock.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def _serve(self) -> None:
         while True:
-            conn, _ = self._sock.accept()
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:  # shut down by close()
+                return
             with conn:
                 if self._stop:
                     return

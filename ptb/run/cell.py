@@ -169,6 +169,7 @@ def run_agent(run: CellRun) -> AgentOutcome:
         readonly=(*readonly, audit_log.socket, dev.socket),
         tools=tools,
         hidden=(run.paths.root.parent,),  # this experiment's other cells
+        hidden_cache=hidden_cache(run),
         gpus=run.gpus,
         on_start=lambda deadline: baseline.update(sha256=_on_start(run, deadline)),
         cpus=run.cell.cpus, memory_gb=run.cell.memory_gb, pids_limit=run.cell.pids_limit,
@@ -198,6 +199,17 @@ def run_agent(run: CellRun) -> AgentOutcome:
         outcome = AgentOutcome(done.exit_code, done.timed_out, round(done.seconds, 2), cost_usd=used["cost_usd"],
                                error=error, usage=used, given_files_sha256=baseline.get("sha256"))
     return _record(run, outcome)
+
+
+def hidden_cache(run: CellRun) -> tuple[str, ...]:
+    """The shared HF cache's entries the agent must not see: the datasets known to hold the
+    benchmark's test items (its own source where no split of it is allowed) and, unless the
+    agent is given it, the official instruct model."""
+    repos = [f"datasets/{d}" for d in BENCHMARKS[run.cell.benchmark].contaminated]
+    instruct = models.INSTRUCT.get(run.cell.model)
+    if instruct and not run.agent.needs_instruct_model:
+        repos.append(f"models/{instruct}")
+    return tuple(r.replace("/", "--") for r in repos)
 
 
 def dev_service(run: CellRun) -> service.DevService:

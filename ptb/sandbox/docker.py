@@ -21,7 +21,10 @@ The Hugging Face cache: the host's hub cache is the lower layer of an overlay vo
 mounted at /hf-cache/hub. The agent reads the shared cache and can download more, but
 its writes land in the upper layer, `<cell>/sandbox/hf-layer/upper`, outside the task
 folder: the shared cache is never written, the next run never sees this run's files, and
-the integrity stage can still read what the agent downloaded. The volume is removed
+the integrity stage can still read what the agent downloaded. The entries of
+`spec.hidden_cache` (the benchmark's test data, the instruct model: ptb's final
+evaluation and identity check put them in the shared cache) are whited out in the upper
+layer: the agent does not see them. The volume is removed
 after the run; links from final_model/ into it are replaced by copies of their files.
 
 The clock: container creation and a preflight (a short container as root that hands the
@@ -217,7 +220,7 @@ class DockerSandbox:
         timings: dict[str, float] = {}
         t0 = time.monotonic()
         sources = readable_inputs(spec.readonly, cell.inputs)
-        volume = self._hf_layer(client, cell, tag)
+        volume = self._hf_layer(client, cell, tag, spec.hidden_cache)
         container = None
         try:
             self._preflight(client, spec, uid, gid, volume, sources)
@@ -252,18 +255,24 @@ class DockerSandbox:
         params_json = {"image": self.image, "image_id": image_id, "uid": uid, "gpus": list(spec.gpus),
                        "network": spec.network, "cpus": spec.cpus, "memory_gb": spec.memory_gb,
                        "pids_limit": spec.pids_limit, "exit_code": code, "timed_out": timed_out,
-                       "hf_layer": str(cell.hf_upper),
+                       "hf_layer": str(cell.hf_upper), "hf_hidden": list(spec.hidden_cache),
                        **{k: round(v, 3) for k, v in timings.items()}}
         cell.container_json.write_text(json.dumps(params_json, indent=2) + "\n")
         return SandboxRun(code, timed_out, started, ended)
 
-    def _hf_layer(self, client, cell: CellPaths, tag: str):
+    def _hf_layer(self, client, cell: CellPaths, tag: str, hidden: tuple[str, ...]):
         upper, work = cell.hf_upper, cell.hf_work
         upper.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)  # overlay needs an empty work dir
         work.mkdir()
         lower = self._hf_lower(cell)
         lower.mkdir(exist_ok=True)
+        for name in hidden:  # an overlay whiteout (a 0/0 character device) hides the shared entry
+            if os.path.lexists(lower / name) and not os.path.lexists(upper / name):
+                try:
+                    os.mknod(upper / name, stat.S_IFCHR, os.makedev(0, 0))
+                except PermissionError as e:  # mknod needs root, as the Docker engine does
+                    raise InfraError(f"cannot hide {name} of the shared HF cache from the agent: {e}") from e
         return client.volumes.create(
             name=f"ptb-hf-{tag}", driver="local", labels={"ptb.sandbox": "docker", "ptb.cell": str(cell.root)},
             driver_opts={"type": "overlay", "device": "overlay",

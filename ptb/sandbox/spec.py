@@ -29,6 +29,10 @@ class SandboxSpec:
     stderr: Path
     readonly: tuple[Path, ...] = ()  # host paths the agent must be able to read (base model, ...)
     hidden: tuple[Path, ...] = ()  # host paths the agent must not see (other cells' outputs, ...)
+    # Entries of the shared Hugging Face hub cache the agent must not see (`datasets--org--name`:
+    # the benchmark's test data; `models--org--name`: the instruct model). Only the Docker
+    # sandbox mounts that cache.
+    hidden_cache: tuple[str, ...] = ()
     # Host folders of programs the agent's command needs (an npm prefix with the CLIs): each
     # readable at its own path, read-only, its bin/ (else itself) first on the agent's PATH.
     tools: tuple[Path, ...] = ()
