@@ -1,1 +1,2 @@
-"""Evaluation: the protocol, chat templates, engines (vLLM, transformers), the LLM judge client and the reference's files."""
+"""Evaluation: the protocol, chat templates, engines (vLLM, transformers), the LLM judge client,
+the reference's files, and the service that runs the agent's evaluate.py outside the sandbox."""

@@ -174,8 +174,11 @@ class DevService:
             limit = req.get("limit")
             if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
                 raise BadRequest(f"--limit {limit!r}: a positive integer")
-            cmd = [sys.executable, "-m", "ptb", "eval", "--model", str(model_folder(req.get("model"), self.task_dir, self.models)),
-                   *self.eval_args, "--json-output-file", str(metrics)]
+            model = model_folder(req.get("model"), self.task_dir, self.models)
+            # as the agent would name it from its folder (the jobs run there): final_model
+            named = str(model.relative_to(self.task_dir)) if model.is_relative_to(self.task_dir) else str(model)
+            cmd = [sys.executable, "-m", "ptb", "eval", "--model", named, *self.eval_args,
+                   "--json-output-file", str(metrics)]
             return cmd + (["--limit", str(limit)] if limit else [])
         if op == "contamination":
             if req.get("benchmark", self.benchmark) != self.benchmark:
