@@ -49,6 +49,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,6 +132,20 @@ class ExperimentPaths:
     slurm_lock = property(lambda self: self.slurm / "jobs.lock")
     plan = property(lambda self: self.root / ".grid.json",
                     doc="The local grid's cells and process (`ptb.run.grid.write_plan`), read by the live view.")
+
+
+def agent_socket(prefix: str, kind: int) -> tuple[Path, socket.socket]:
+    """A Unix socket ptb listens on for the agent (bound, not yet listening) and its path, in a
+    short folder of its own outside every cell (a socket path has at most 107 bytes), reachable
+    by any uid. Given to a sandbox as a `readonly` path: connecting and sending work through a
+    read-only bind."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    path = folder / "s"
+    sock = socket.socket(socket.AF_UNIX, kind)
+    sock.bind(str(path))
+    path.chmod(0o777)  # the agent runs as another uid
+    return path, sock
 
 
 def read_json_object(path: Path) -> dict:

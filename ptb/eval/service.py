@@ -34,10 +34,11 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
+
+from ptb.paths import agent_socket
 
 SOCKET_ENV = "PTB_EVAL_SOCKET"
 MAX_REQUEST = 1 << 16
@@ -97,13 +98,8 @@ class DevService:
         self.benchmark, self.eval_args, self.env = benchmark, eval_args, env
         self.record, self.log = record, log
         record.parent.mkdir(parents=True, exist_ok=True)
-        # A Unix socket path has at most 107 bytes: a short folder of its own.
-        self._dir = Path(tempfile.mkdtemp(prefix="ptb-eval-"))
-        self._dir.chmod(0o755)
-        self.socket = self._dir / "s"
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.bind(str(self.socket))
-        self.socket.chmod(0o777)  # the agent runs as another uid
+        self.socket, self._sock = agent_socket("ptb-eval-", socket.SOCK_STREAM)
+        self._dir = self.socket.parent
         self._sock.listen(8)
         self._stop = False
         self._job: subprocess.Popen | None = None

@@ -28,10 +28,11 @@ import json
 import os
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from pathlib import Path
+
+from ptb.paths import agent_socket
 
 SITE_DIR = Path(__file__).resolve().parent / "audit_site"
 
@@ -62,13 +63,8 @@ class AuditLog:
     def __init__(self, log: Path, task_dir: Path):
         self.log = log
         log.parent.mkdir(parents=True, exist_ok=True)
-        # A Unix socket path has at most 107 bytes: a short folder of its own, not the cell folder.
-        self._dir = Path(tempfile.mkdtemp(prefix="ptb-audit-"))
-        self._dir.chmod(0o755)
-        self.socket = self._dir / "s"
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(str(self.socket))
-        self.socket.chmod(0o777)  # the Docker sandbox's agent is another uid
+        self.socket, self._sock = agent_socket("ptb-audit-", socket.SOCK_DGRAM)
+        self._dir = self.socket.parent
         self._watch = watched(task_dir)
         self._stop = False
         self._thread = threading.Thread(target=self._serve, daemon=True)
