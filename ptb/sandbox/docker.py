@@ -369,6 +369,11 @@ def _pump(container, which: str, path: Path, redact: traces.Redactor) -> None:
 
 def _monitor(container, spec: SandboxSpec, log: Path, stop: threading.Event) -> None:
     """Sample the container's resources every `spec.monitor_s` seconds into `log` (see ptb/sandbox/monitor.py)."""
+    import docker
+    import urllib3
+
+    from ptb.sandbox.monitor import SAMPLE_ERRORS
+
     last = 0.0
     with open(log, "a") as out:
         try:
@@ -394,5 +399,7 @@ def _monitor(container, spec: SandboxSpec, log: Path, stop: threading.Event) -> 
                     "gpus": gpu_sample(spec.gpus),
                 }
                 write_sample(out, sample)
-        except Exception as e:  # the container went away mid-sample: the run matters, not the monitor
+        # The container went away mid-sample (the engine's error, or its stats stream cut off):
+        # the run matters, not the monitor.
+        except (*SAMPLE_ERRORS, docker.errors.DockerException, urllib3.exceptions.HTTPError) as e:
             write_sample(out, {"t": round(time.time(), 2), "monitor_stopped": str(e)[:200]})

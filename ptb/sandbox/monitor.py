@@ -19,6 +19,10 @@ import time
 from pathlib import Path
 
 GPU_QUERY = "index,utilization.gpu,memory.used,memory.total"
+# What sampling a live run can meet, in both sandboxes: the task folder or the log gone (OSError),
+# nvidia-smi hanging (TimeoutExpired) or printing "[N/A]" for a field (ValueError). The monitor
+# then stops with a last record saying why; any other exception is a bug and raises.
+SAMPLE_ERRORS = (OSError, ValueError, subprocess.SubprocessError)
 
 
 def gpu_sample(gpus: tuple[str, ...]) -> list[dict]:
@@ -60,11 +64,13 @@ class ProcessTreeMonitor:
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
+        import psutil
+
         with open(self.log, "a") as out:
             while True:
                 try:
                     write_sample(out, self.sample())
-                except Exception as e:  # the run matters, not the monitor
+                except (*SAMPLE_ERRORS, psutil.Error) as e:  # the run matters, not the monitor
                     write_sample(out, {"t": round(time.time(), 2), "monitor_stopped": str(e)[:200]})
                     return
                 if self._stop.wait(self.interval_s):
