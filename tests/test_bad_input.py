@@ -132,6 +132,26 @@ def test_score_rows(tmp_path, monkeypatch):
     monkeypatch.delenv("PTB_DATA_DIR", raising=False)
     one_line(ptb("score", "gsm8k", "--dataset", rows, "--responses", outs, env={"HF_HUB_OFFLINE": "1"}),
              "gsm8k", "split train", "PTB_DATA_DIR")
+    # A binary file; and what used to end in a traceback or exit 1: a responses line that is no
+    # object, rows in another benchmark's schema, a BFCL ground truth that is no call.
+    binary, listed = tmp_path / "binary.jsonl", tmp_path / "listed.jsonl"
+    binary.write_bytes(b"\x7fELF\x02\x01\xff\xfe\n")
+    listed.write_text('[0, "2"]\n')
+    one_line(ptb("score", "arith", "--dataset", binary, "--responses", outs), str(binary), "not a UTF-8 text file")
+    one_line(ptb("score", "arith", "--dataset", rows, "--responses", listed), f"{listed}:1", '"index"')
+    for bench in ("healthbench", "arenahardwriting"):
+        one_line(ptb("score", bench, "--dataset", rows, "--responses", outs), f"{bench} row 0: needs")
+    call = {"id": "x", "question": [[{"role": "user", "content": "hi"}]], "function": [], "ground_truth": ["f(1, 2)"]}
+    rows.write_text(f"{json.dumps(call)}\n" * 2)
+    one_line(ptb("score", "bfcl", "--dataset", rows, "--responses", outs), "ground truth 'f(1, 2)'", "keyword")
+
+
+def test_rows_that_cannot_be_loaded(tmp_path, tiny_model):
+    """No local copy and no hub: one line naming the file to put under PTB_DATA_DIR (it was a traceback)."""
+    offline = {"PTB_DATA_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    for cmd in (["prompt", "--model", tiny_model], ["eval", "--model", tiny_model, "--engine", "transformers"]):
+        one_line(ptb(*cmd, "--benchmark", "aime2025", env=offline), "math-ai/aime25",
+                 "PTB_DATA_DIR/math-ai/aime25/test.jsonl")
 
 
 def test_results_tree(tmp_path):

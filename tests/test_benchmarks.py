@@ -14,6 +14,7 @@ from conftest import ptb, survivors
 from ptb.eval import chat, engines
 from ptb.benchmarks import BENCHMARKS, bfcl, gpqamain, gsm8k, humaneval
 from ptb.benchmarks.data import load_rows
+from ptb.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
 DATA = {"PTB_DATA_DIR": str(FIXTURES)}
@@ -201,7 +202,7 @@ def test_data_loading_needs_a_source(monkeypatch, tmp_path):
     # Offline at once (both libraries read HF_HUB_OFFLINE when first imported, maybe before conftest set it).
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(RuntimeError, match=r"PTB_DATA_DIR/math-ai/aime25/test.jsonl"):
+    with pytest.raises(ConfigError, match=r"PTB_DATA_DIR/math-ai/aime25/test.jsonl"):
         load_rows("math-ai/aime25", "test", revision="563bb8404243c5f09de6ec262f2db674fe5bce9b")
     folder = tmp_path / "math-ai" / "aime25"
     folder.mkdir(parents=True)

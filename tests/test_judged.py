@@ -477,7 +477,7 @@ def test_ptb_score_arena_and_healthbench_against_the_server(server, tmp_path):
     for bench in ("arenahardwriting", "healthbench"):
         res = ptb("score", bench, "--dataset", wrong, "--responses", write_jsonl(tmp_path / "o.jsonl", [
             {"index": 0, "output": "2"}]))
-        assert res.returncode == 1 and len(res.stderr.strip().splitlines()) == 1 and "row 0: needs" in res.stderr
+        assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "row 0: needs" in res.stderr
 
 
 def test_no_judge_configured_is_a_one_line_error(tmp_path, monkeypatch, data_dir, tiny_model):

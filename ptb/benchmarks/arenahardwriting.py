@@ -36,6 +36,7 @@ import random
 import re
 from functools import cache
 
+from ptb.errors import ConfigError
 from ptb.eval import judge, reference
 from ptb.benchmarks.base import Baseline, BatchScore, Sample, Score, judged
 from ptb.benchmarks.data import read_jsonl
@@ -101,10 +102,10 @@ def load(split: str) -> list[dict]:
 
 def to_sample(row: dict, index: int) -> Sample:
     if not isinstance(row.get("uid"), str) or not isinstance(row.get("prompt"), str):
-        raise ValueError(f"arenahardwriting row {index}: needs 'uid' and 'prompt' (Arena-Hard's question schema)")
+        raise ConfigError(f"arenahardwriting row {index}: needs 'uid' and 'prompt' (Arena-Hard's question schema)")
     answers = _reference_answers()
     if row["uid"] not in answers:
-        raise ValueError(f"arenahardwriting row {index}: no reference answer for uid {row['uid']}")
+        raise ConfigError(f"arenahardwriting row {index}: no reference answer for uid {row['uid']}")
     return Sample(index=index, messages=[{"role": "user", "content": row["prompt"]}], target=answers[row["uid"]],
                   metadata={"uid": row["uid"], "category": row.get("category")})
 

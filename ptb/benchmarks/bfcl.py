@@ -40,6 +40,7 @@ import re
 
 from ptb.benchmarks.base import Baseline, Benchmark, Sample, Score
 from ptb.benchmarks.data import load_rows
+from ptb.errors import ConfigError
 
 HUB_ID = "gorilla-llm/Berkeley-Function-Calling-Leaderboard"
 CONFIG = "exec_simple"
@@ -82,10 +83,15 @@ def tool(function: dict) -> dict:
 
 def parse_call(text: str) -> dict:
     """'f(a=1, b="x")' -> {"name": "f", "arguments": {"a": 1, "b": "x"}}."""
-    call = ast.parse(text.strip(), mode="eval").body
-    if not isinstance(call, ast.Call) or call.args:
-        raise ValueError(f"ground truth {text!r} is not a call with keyword arguments only")
-    return {"name": ast.unparse(call.func), "arguments": {k.arg: ast.literal_eval(k.value) for k in call.keywords}}
+    try:
+        call = ast.parse(text.strip(), mode="eval").body
+        arguments = ({k.arg: ast.literal_eval(k.value) for k in call.keywords}
+                     if isinstance(call, ast.Call) and not call.args else None)
+    except (SyntaxError, ValueError):  # not Python, or an argument that is no literal
+        arguments = None
+    if arguments is None:
+        raise ConfigError(f"ground truth {text[:200]!r} is not a call with literal keyword arguments only")
+    return {"name": ast.unparse(call.func), "arguments": arguments}
 
 
 def to_sample(row: dict, index: int) -> Sample:

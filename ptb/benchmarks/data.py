@@ -17,16 +17,22 @@ import json
 import os
 from pathlib import Path
 
+from ptb.errors import ConfigError
+
 
 def read_jsonl(path: Path) -> list[dict]:
     """One dict per non-empty line; a malformed line is an error naming file and line."""
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (binary data at byte {e.start}); give JSON lines") from None
     rows = []
-    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not JSON ({e.msg})") from None
+                raise ConfigError(f"{path}:{n}: not JSON ({e.msg})") from None
     return rows
 
 
@@ -53,12 +59,16 @@ def load_rows(hub_id: str, split: str, *, revision: str | None, config: str | No
 def _from_datasets(path: str, split: str, *, config: str | None, data_files: str | None,
                    revision: str | None) -> list[dict]:
     import datasets
+    from datasets.exceptions import DatasetsError
 
     try:
         ds = datasets.load_dataset(path, config, split=split, data_files=data_files, revision=revision)
-    except Exception as e:  # the hub, a gated repo, or no network: say where the rows could come from instead
-        raise RuntimeError(
-            f"could not load {path} (config {config}, split {split}, revision {revision}): {e}. "
+    # OSError: no network, offline mode, a gated or missing repo, no data files in a local folder;
+    # ValueError: an unknown config or split, an unreadable parquet file; DatasetsError: a failed build.
+    except (OSError, ValueError, DatasetsError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ConfigError(
+            f"could not load {path} (config {config}, split {split}, revision {revision}): {first}. "
             f"Offline? Put the rows under $PTB_DATA_DIR/{path}/{config + '/' if config else ''}{split}.jsonl"
         ) from e
     return [dict(r) for r in ds]

@@ -38,6 +38,7 @@ import random
 import re
 from functools import cache
 
+from ptb.errors import ConfigError
 from ptb.eval import judge, reference
 from ptb.benchmarks.base import Baseline, BatchScore, Sample, Score, judged
 from ptb.benchmarks.data import read_jsonl
@@ -79,7 +80,7 @@ def load(split: str) -> list[dict]:
     rows = read_jsonl(reference.local(DATA_FILE))
     failing = [r.get("prompt_id") for r in rows if not is_easy(r)]
     if failing:
-        raise ValueError(f"healthbench: {len(failing)} rows fail the Easy filter (e.g. {failing[0]}): "
+        raise ConfigError(f"healthbench: {len(failing)} rows fail the Easy filter (e.g. {failing[0]}): "
                          "not the Easy data file")
     random.Random(ORDER_SEED).shuffle(rows)
     return rows
@@ -87,10 +88,10 @@ def load(split: str) -> list[dict]:
 
 def to_sample(row: dict, index: int) -> Sample:
     if not isinstance(row.get("prompt"), list) or not isinstance(row.get("rubrics"), list):
-        raise ValueError(f"healthbench row {index}: needs 'prompt' (messages) and 'rubrics' (HealthBench's schema)")
+        raise ConfigError(f"healthbench row {index}: needs 'prompt' (messages) and 'rubrics' (HealthBench's schema)")
     rubrics = row["rubrics"]
     if not any(r["points"] > 0 for r in rubrics):
-        raise ValueError(f"healthbench row {index}: no criterion with positive points, nothing to score against")
+        raise ConfigError(f"healthbench row {index}: no criterion with positive points, nothing to score against")
     positive = sum(r["points"] for r in rubrics if r["points"] > 0)
     return Sample(index=index, messages=row["prompt"], target=f"{len(rubrics)} rubric criteria, {positive} points",
                   metadata={"prompt_id": row.get("prompt_id"), "rubrics": rubrics})

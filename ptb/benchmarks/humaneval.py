@@ -57,6 +57,7 @@ from dataclasses import dataclass, replace
 
 from ptb.benchmarks.base import Baseline, Benchmark, Sample, Score, reasoning_removed
 from ptb.benchmarks.data import load_rows
+from ptb.errors import ConfigError
 from ptb.sandbox.local import runtime_binds
 
 HUB_ID = "openai/openai_humaneval"
@@ -151,7 +152,7 @@ def run_program(code: str, entry_point: str, timeout_s: float = TIMEOUT_S, *, v1
     """Run a HumanEval program and its check() in a fresh sandboxed process; `v1`: passed
     iff `program + check(entry_point)` exits with code 0 (protocol v1's rule)."""
     if shutil.which("bwrap") is None:
-        raise RuntimeError("humaneval needs bubblewrap to run tests in a sandbox: apt-get install bubblewrap")
+        raise ConfigError("humaneval needs bubblewrap to run tests in a sandbox: apt-get install bubblewrap")
     token = secrets.token_hex(16)
     cmd = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *runtime_binds(),
            "--chdir", "/tmp", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",

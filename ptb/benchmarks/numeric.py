@@ -22,6 +22,8 @@ import re
 import string
 import unicodedata
 
+from ptb.errors import ConfigError
+
 _TARGET = re.compile(r"-?\d+(\.\d+)?")
 _LEADING_NUMBER = re.compile(r"\d+(?:\.\d+)?")  # \d: any Unicode decimal digit, which float() reads
 
@@ -84,7 +86,7 @@ def last_number(text: str) -> tuple[str | None, float | None]:
 def target_value(target: str) -> float:
     t = _strip_numeric_punctuation(target.strip())
     if not _TARGET.fullmatch(t):
-        raise ValueError(f"target {target!r} is not a number")
+        raise ConfigError(f"target {target!r} is not a number")
     return float(t)
 
 

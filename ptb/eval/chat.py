@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from ptb import paths
+from ptb.errors import ConfigError
 from ptb.eval import reference
 
 # architecture in config.json -> the reference's template family
@@ -47,8 +48,8 @@ TEMPLATE_DATE = datetime.date(2026, 4, 7)
 ContentFormat = Literal["string", "openai"]
 
 
-class UnknownArchitecture(ValueError):
-    pass
+class UnknownArchitecture(ConfigError):
+    """A model that PostTrainBench has no chat template for: the model given is the one to change."""
 
 
 def architecture(model_dir: str | Path) -> str:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from ptb import models
+from ptb.errors import ConfigError
 from ptb.eval import engines, evaluation
 from ptb.eval.protocol import Protocol
 
@@ -20,15 +21,15 @@ def model_files(model: str) -> Path:
     if model == models.TINY or (Path(model) / "config.json").is_file():
         return models.resolve(model)
     if not models.is_known_model(model):
-        raise FileNotFoundError(f"--model {model}: no config.json there and not a Hugging Face id")
+        raise ConfigError(f"--model {model}: no config.json there and not a Hugging Face id")
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(model, revision=models.REVISIONS.get(model, "main"),
                                       allow_patterns=_CONFIG_FILES))
-    except Exception as e:  # offline, gated, unknown id: one line, not a traceback
-        raise FileNotFoundError(f"--model {model}: cannot fetch its config and tokenizer "
-                                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    except OSError as e:  # the hub's errors (offline, gated, unknown id, no network) are OSErrors
+        raise ConfigError(f"--model {model}: cannot fetch its config and tokenizer "
+                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
 
 def show(model: str, benchmark_id: str, *, index: int = 0, under: Protocol = Protocol(),
@@ -41,7 +42,7 @@ def show(model: str, benchmark_id: str, *, index: int = 0, under: Protocol = Pro
     model_dir = model_files(model)
     rows = bench.load(bench.test_split)
     if not 0 <= index < len(rows):
-        raise ValueError(f"--index {index}: {benchmark_id} has items 0..{len(rows) - 1}")
+        raise ConfigError(f"--index {index}: {benchmark_id} has items 0..{len(rows) - 1}")
     sample = bench.to_sample(rows[index], index)
     text = engines.render(AutoTokenizer.from_pretrained(model_dir), model_dir, [sample], bench.chat_template)[0]
     sampling = evaluation.decoding(model_dir, bench, under, max_tokens)

@@ -32,6 +32,8 @@ import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ptb.errors import ConfigError
+
 RELEASES = ("v1.2", "v1")
 DEFAULT = "v1.2"
 GPQA_SEED = 72332  # v1.2's shuffle seed: the first of the reference's final-evaluation seeds
@@ -59,10 +61,10 @@ class Protocol:
 
     def __post_init__(self) -> None:
         if self.release not in RELEASES:
-            raise ValueError(f"unknown protocol '{self.release}' (known: {', '.join(RELEASES)})")
+            raise ConfigError(f"unknown protocol '{self.release}' (known: {', '.join(RELEASES)})")
         for o in self.options:
             if o not in OPTIONS:
-                raise ValueError(f"unknown option '{o}' (known: {', '.join(OPTIONS)})")
+                raise ConfigError(f"unknown option '{o}' (known: {', '.join(OPTIONS)})")
         object.__setattr__(self, "options", tuple(dict.fromkeys(self.options)))
 
     def has(self, option: str) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ptb.errors import ConfigError
 from ptb.report import analysis, behaviour, charts, leaderboard
 
 MAX_TRANSCRIPT_CHARS = 400_000  # the tail of longer traces: a browser tab stays responsive
@@ -25,7 +26,7 @@ def find_cells(dirs: list[str | Path]) -> dict[str, list[Path]]:
         for cell in leaderboard.cell_folders(d):
             found.setdefault(str(cell.parent), set()).add(cell)
     if not found:
-        raise ValueError(f"no cells (cell.json or result.json) under {', '.join(map(str, dirs))}")
+        raise ConfigError(f"no cells (cell.json or result.json) under {', '.join(map(str, dirs))}")
     return {exp: sorted(cells) for exp, cells in sorted(found.items())}
 
 
@@ -158,7 +159,7 @@ class Explorer:
             return options[0]
         matches = [o for o in options if o == wanted or Path(o).name == wanted]
         if not matches:
-            raise ValueError(f"{what} '{wanted}' not found (have: {', '.join(Path(o).name for o in options)})")
+            raise ConfigError(f"{what} '{wanted}' not found (have: {', '.join(Path(o).name for o in options)})")
         return matches[0]
 
     @property

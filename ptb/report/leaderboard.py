@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from ptb.benchmarks import BENCHMARKS, Benchmark
+from ptb.errors import ConfigError
 from ptb.paths import CellPaths
 from ptb.run.records import Result
 
@@ -143,7 +144,7 @@ def weights_for(benchmarks: list[str], scheme: str, results: list[dict]) -> tupl
     elif scheme == "experiment":
         table = _experiment_weights(results)
     else:
-        raise ValueError(f"unknown weights '{scheme}' (known: {', '.join(WEIGHT_SCHEMES)})")
+        raise ConfigError(f"unknown weights '{scheme}' (known: {', '.join(WEIGHT_SCHEMES)})")
     unknown = [b for b in benchmarks if b not in table]
     if unknown:
         known = [v for v in table.values() if v > 0]
@@ -153,7 +154,7 @@ def weights_for(benchmarks: list[str], scheme: str, results: list[dict]) -> tupl
         table |= {b: fill for b in unknown}
     total = sum(table[b] for b in benchmarks)
     if total <= 0:
-        raise ValueError(f"weights {scheme}: every benchmark present ({', '.join(benchmarks)}) has weight 0")
+        raise ConfigError(f"weights {scheme}: every benchmark present ({', '.join(benchmarks)}) has weight 0")
     if scheme == "v1.2":
         notes += [f"weights v1.2: {b} is shown but not weighted (dropped in v1.2)" for b in benchmarks if table[b] == 0]
     return {b: table[b] / total for b in benchmarks}, notes
@@ -239,7 +240,7 @@ def build(dirs: list[str | Path], weights: str = "v1", reference: bool = False) 
     results = load_results(dirs, unreadable)
     if not results:
         bad = f" ({len(unreadable)} unreadable: {unreadable[0]}{', ...' if len(unreadable) > 1 else ''})" if unreadable else ""
-        raise ValueError(f"no readable result.json under {', '.join(map(str, dirs))}{bad}: nothing to rank "
+        raise ConfigError(f"no readable result.json under {', '.join(map(str, dirs))}{bad}: nothing to rank "
                          "(`ptb grid` or `ptb demo` makes some)")
     zs = zero_shot_scores(results)
     notes: list[str] = [f"left out, unreadable: {u}" for u in unreadable]

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ptb.agents import traces
+from ptb.errors import ConfigError
 from ptb.run import params
 from ptb.paths import CellPaths, ExperimentPaths
 
@@ -378,7 +379,7 @@ class LiveView:
         import ipywidgets
 
         if interval <= 0:
-            raise ValueError(f"interval must be > 0 seconds, got {interval}")
+            raise ConfigError(f"interval must be > 0 seconds, got {interval}")
         self.watch = Watch(experiment)
         self.interval, self.until_done = float(interval), until_done
         self.widget = ipywidgets.HTML()

