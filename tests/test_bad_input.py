@@ -188,6 +188,9 @@ def test_results_tree(tmp_path):
     shutil.copytree(broken, only_bad / broken.name)
     one_line(ptb("leaderboard", only_bad), "1 unreadable", "result.json")
     assert not (only_bad / "leaderboard.ipynb").exists()
+    # ptb regrade over a result.json that ptb did not write: refused in one line (it was exit 1).
+    one_line(ptb("regrade", only_bad), str(only_bad / broken.name / "result.json"), "not readable JSON",
+             "an experiment folder of `ptb run`'s cells")
     # A folder that is no experiment; a file where the demo's folder should go.
     for cmd in ("status", "cancel"):
         one_line(ptb(cmd, empty), str(empty), "not an experiment folder")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ptb.run import cell as stages
 from ptb import models
+from ptb.errors import ConfigError
 from ptb.run import grid, params
 from ptb.run.records import AgentOutcome, EvalOutcome, Result
 from ptb.paths import CellPaths
@@ -37,7 +38,10 @@ def regrade_cell(cell_dir: Path, evaluate: bool = True) -> Result | str:
 
 
 def _regrade_locked(paths: CellPaths, evaluate: bool) -> Result | str:
-    old = Result.read(paths.result)
+    try:
+        old = Result.read(paths.result)
+    except ValueError as e:  # not a result.json that ptb wrote: the folder given is not (only) ptb's cells
+        raise ConfigError(f"{e}; ptb regrade takes an experiment folder of `ptb run`'s cells") from None
     if old.status == "infra_error":
         return "skipped: infra_error (the agent never ran; run the cell again with --force)"
     cell = params.Cell.from_dict(json.loads(paths.cell_json.read_text()))
