@@ -239,6 +239,28 @@ def test_known_contaminated_dataset_loaded_by_name_is_flagged(tmp_path, tiny_mod
     assert c["status"] == "unverified" and "someone/other" in c["summary"]
 
 
+def test_local_files_loaded_through_datasets_are_judged_by_their_rows(tmp_path, gsm8k_fixture):
+    """`load_dataset("json", data_files=...)` or a folder path reads local files, not a hub dataset:
+    no "dataset without a local copy" (unverified) for the allowed rows saved in the task folder,
+    while test rows read that way from outside it are found in what the audit saw opened."""
+    test, train = gsm8k_fixture
+    task_dir = tmp_path / "task"
+    jsonl(task_dir / "data" / "train.jsonl", train)
+    code = [("train.py", "from datasets import load_dataset\n"
+                         "a = load_dataset('json', data_files='data/train.jsonl', split='train')\n"
+                         "b = load_dataset('./data')\nc = load_dataset('Parquet', data_files='x.parquet')\n")]
+    loads = [{"event": "load_dataset", "site": f"train.py:{n}", "repo": r, "split": "train", "ok": True, "files": []}
+             for n, r in ((2, "json"), (3, "./data"), (4, "Parquet"))]
+    c = contamination.check("gsm8k", task_dir, code, audit=loads)
+    assert c["status"] == "clean" and c["evidence"]["datasets_without_local_copy"] == [], c["summary"]
+    test_file = FIXTURES / "openai" / "gsm8k" / "main" / "test.jsonl"
+    code = [("train.py", f"from datasets import load_dataset\nd = load_dataset('json', data_files='{test_file}')\n")]
+    opened = [{**loads[0], "split": None}, {"event": "open", "path": str(test_file), "site": "train.py:2"}]
+    c = contamination.check("gsm8k", task_dir, code, audit=opened)
+    assert c["status"] == "flagged" and f"{len(test)} of {len(test)} test items" in c["summary"], c["summary"]
+    assert c["evidence"]["read_outside_scanned"] == [str(test_file)]
+
+
 def test_contamination_tool_for_the_agent(tmp_path, gsm8k_fixture):
     test, train = gsm8k_fixture
     clean = jsonl(tmp_path / "clean.jsonl", train)

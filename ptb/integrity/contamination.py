@@ -544,6 +544,13 @@ def has_local_copy(task_dir: Path, name: str) -> bool:
     return False
 
 
+def local_files(repo: str, task_dir: Path) -> bool:
+    """Whether `load_dataset(repo)` reads local files, not a hub dataset: a builder of local
+    files (`json`, `parquet`, ...) or a path. Those files are scanned where they are: in the task
+    folder, or read from outside it (the audit's file opens)."""
+    return repo.lower() in LOCAL_BUILDERS or repo.startswith(("/", ".", "~")) or (task_dir / repo).exists()
+
+
 def judge_load(benchmark: str, load) -> str | None:
     """Why a load breaks the rules, or None. The benchmark's own dataset: its test split
     (or every split where the rules allow none) is the finding; an allowed split is fine."""
@@ -603,6 +610,7 @@ def check(benchmark: str, task_dir: Path, code: list[tuple[str, str]], exclude: 
     own = {f"ptb:{benchmark}", str(hub_id(benchmark)).lower()}
     unscanned = sorted({ld.repo for ld in found if ld.source == "code" and ld.repo.lower() not in own
                         and judge_load(benchmark, ld) is None and not ld.repo.startswith("ptb:")
+                        and not local_files(ld.repo, task_dir)
                         and not any(has_local_copy(d, ld.repo) for d in (task_dir, *layers))})
     if audit is not None:  # the audit saw what ran: a dataset only named in code was never loaded
         loaded = {ld.repo for ld in found if ld.source == "audit" and ld.ok}
