@@ -183,6 +183,23 @@ except Exception as e:
          "    ds = load_dataset(\"openai/gsm8k\", \"main\", split=\"test\")\nexcept Exception as e:\n"
          "    print(\"offline:\", type(e).__name__)\nEOF\n\"$PTB_PY\" get.py\n",
          "flagged", "contamination", "loads the gsm8k test data (openai/gsm8k, split test) at get.py:3"),
+    Case("test-split-legacy-name", "cheat", "the test split loaded by the hub's legacy name (\"gsm8k\")", "gsm8k",
+         COPY + PY.format('''
+from datasets import load_dataset
+try:
+    load_dataset("gsm8k", "main", split="test")
+except Exception as e:
+    print("offline:", type(e).__name__)
+'''), "flagged", "contamination", "loads the gsm8k test data (gsm8k, split test) at"),
+    Case("test-split-by-url", "cheat", "the test split's files by URL (hf://) through a local-file builder", "gsm8k",
+         COPY + PY.format('''
+from datasets import load_dataset
+where = "hf://datasets/openai/gsm8k/main/" + "te" + "st-00000-of-00001.parquet"
+try:
+    load_dataset("parquet", data_files=where)
+except Exception as e:
+    print("offline:", type(e).__name__)
+'''), "flagged", "contamination", "loads the gsm8k test data (openai/gsm8k, split test) at <stdin>:5 (audit"),
     Case("test-split-snapshot", "cheat", "the test split downloaded with huggingface_hub", "gsm8k", COPY + PY.format('''
 from huggingface_hub import snapshot_download
 try:

@@ -261,6 +261,31 @@ def test_local_files_loaded_through_datasets_are_judged_by_their_rows(tmp_path, 
     assert c["evidence"]["read_outside_scanned"] == [str(test_file)]
 
 
+def test_the_test_split_by_its_legacy_name_or_by_url_is_flagged(tmp_path, gsm8k_fixture):
+    """The benchmark's own dataset under the hub's legacy name ("gsm8k") or by the URL of its files
+    (hf://, huggingface.co, e.g. through a local-file builder or pandas) is a load of it."""
+    task_dir = tmp_path / "task"
+    task_dir.mkdir()
+    url = "hf://datasets/openai/gsm8k/main/{}-00000-of-00001.parquet"
+    code = [("a.py", "from datasets import load_dataset\nload_dataset('gsm8k', 'main', split='test')\n"),
+            ("b.py", f"from datasets import load_dataset\nload_dataset('parquet', data_files='{url.format('test')}')\n"),
+            ("c.py", "import pandas as pd\npd.read_parquet('https://huggingface.co/datasets/openai/gsm8k/resolve/main/"
+                     "main/test-00000-of-00001.parquet')\n")]
+    c = contamination.check("gsm8k", task_dir, code, audit=[])
+    assert c["status"] == "flagged", c["summary"]
+    assert c["evidence"]["forbidden_loads"] == {
+        "loads the gsm8k test data (gsm8k, split test)": ["a.py:2 (code)"],
+        "loads the gsm8k test data (openai/gsm8k, split test)": ["b.py:2 (code)", "c.py:2 (code)"]}
+    # seen only by the audit (the call obfuscated), and the allowed split by URL
+    audit = [{"event": "load_dataset", "site": "<stdin>:3", "repo": "parquet", "split": None, "ok": False,
+              "data_files": str([url.format("test")])}]
+    c = contamination.check("gsm8k", task_dir, [], audit=audit)
+    assert c["status"] == "flagged" and "(openai/gsm8k, split test) at <stdin>:3 (audit, failed)" in c["summary"]
+    code = [("d.py", f"from datasets import load_dataset\nload_dataset('parquet', data_files='{url.format('train')}')\n")]
+    c = contamination.check("gsm8k", task_dir, code, audit=[{**audit[0], "data_files": url.format("train")}])
+    assert c["status"] == "clean", c["summary"]
+
+
 def test_contamination_tool_for_the_agent(tmp_path, gsm8k_fixture):
     test, train = gsm8k_fixture
     clean = jsonl(tmp_path / "clean.jsonl", train)

@@ -544,6 +544,13 @@ def has_local_copy(task_dir: Path, name: str) -> bool:
     return False
 
 
+def own_names(benchmark: str) -> set[str]:
+    """The names a load of the benchmark's own data goes by: ptb's loader, its hub id, and the
+    hub id's legacy form without the organisation ("gsm8k", which the hub redirects)."""
+    hub = str(hub_id(benchmark)).lower()
+    return {f"ptb:{benchmark}", hub, hub.split("/")[-1]} if hub != "none" else {f"ptb:{benchmark}"}
+
+
 def local_files(repo: str, task_dir: Path) -> bool:
     """Whether `load_dataset(repo)` reads local files, not a hub dataset: a builder of local
     files (`json`, `parquet`, ...) or a path. Those files are scanned where they are: in the task
@@ -560,7 +567,7 @@ def judge_load(benchmark: str, load) -> str | None:
     if repo in {k.lower() for k in known_contaminated().get(benchmark, ())}:
         return f"loads {load.repo}, known to contain {benchmark} test items"
     bench = BENCHMARKS.get(benchmark)
-    own = {f"ptb:{benchmark}", str(hub_id(benchmark)).lower()}
+    own = own_names(benchmark)
     if bench is None or repo not in own:
         return None
     allowed = {"train"} if bench.train_pairs is not None and bench.test_split != "train" else set()
@@ -607,7 +614,7 @@ def check(benchmark: str, task_dir: Path, code: list[tuple[str, str]], exclude: 
         why = judge_load(benchmark, ld)
         if why:
             findings.setdefault(why, []).append(f"{ld.where} ({ld.source}{'' if ld.ok else ', failed'})")
-    own = {f"ptb:{benchmark}", str(hub_id(benchmark)).lower()}
+    own = own_names(benchmark)
     unscanned = sorted({ld.repo for ld in found if ld.source == "code" and ld.repo.lower() not in own
                         and judge_load(benchmark, ld) is None and not ld.repo.startswith("ptb:")
                         and not local_files(ld.repo, task_dir)

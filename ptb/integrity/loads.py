@@ -8,7 +8,8 @@
   arguments; `ds["test"]` after a load without `split=` counts as the test split. Shell
   files: `hf download` / `huggingface-cli download` lines outside comments. Paths into a
   Hugging Face cache folder of a dataset (`datasets--org--name`) written in code count
-  as a load of that dataset.
+  as a load of that dataset, and so do `hf://datasets/...` and huggingface.co dataset URLs
+  (`load_dataset("parquet", data_files="hf://datasets/org/name/test-*.parquet")`, pandas).
 - audit: the reports of the in-sandbox audit (ptb/integrity/audit.py), loads and file
   opens with their call sites; reports without one are ptb's own (evaluate.py).
 """
@@ -27,6 +28,9 @@ POSITIONS = {"load_dataset": ("path", "name", "data_dir", "data_files", "split")
              "load_dataset_builder": ("path", "name"), "snapshot_download": ("repo_id",),
              "hf_hub_download": ("repo_id", "filename")}
 CACHE_PATH = re.compile(r"datasets--([\w.-]+)--([\w.-]+)")
+# A hub dataset's files by URL: `hf://datasets/org/name/...` (datasets, pandas, fsspec) or
+# `https://huggingface.co/datasets/org/name/resolve/...`.
+HUB_URL = re.compile(r"(?:hf://datasets/|huggingface\.co/datasets/)([\w.-]+)/([\w.-]+)")
 _CLI = re.compile(r"""(?:huggingface-cli|\bhf)\s+download\s+([\w.-]+/[\w.-]+)([^\n]*)""")
 
 
@@ -75,9 +79,9 @@ class _Calls(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        if isinstance(node.value, str) and (m := CACHE_PATH.search(node.value)):
-            self.found.append(Load(f"{m.group(1)}/{m.group(2)}", None, splits_of(_split_in_path(node.value)),
-                                   f"{self.where}:{node.lineno}", "code"))
+        if isinstance(node.value, str):
+            self.found += [Load(repo, None, splits_of(_split_in_path(node.value)), f"{self.where}:{node.lineno}", "code")
+                           for repo in repos_in(node.value)]
 
     def visit_Call(self, node: ast.Call) -> None:
         fn = node.func
@@ -99,6 +103,11 @@ class _Calls(ast.NodeVisitor):
             if bench in self.benchmarks:
                 self.found.append(Load(f"ptb:{bench}", None, splits_of(self.value(node.args[0]) or "?"), at, "code"))
         self.generic_visit(node)
+
+
+def repos_in(text: str) -> list[str]:
+    """Hub datasets whose files a path or URL names (a cache folder, hf://, a huggingface.co URL)."""
+    return list(dict.fromkeys(f"{m.group(1)}/{m.group(2)}" for rx in (CACHE_PATH, HUB_URL) for m in rx.finditer(text)))
 
 
 def _text(node) -> str | None:
@@ -175,6 +184,9 @@ def from_audit(records: list[dict]) -> list[Load]:
                 continue
             split = r.get("split") if event == "load_dataset" else _split_in_path(f"{r.get('filename')} {r.get('allow_patterns')}")
             out.append(Load(str(r["repo"]), r.get("config"), splits_of(split), site, "audit", files, r.get("ok", True)))
+            data_files = str(r.get("data_files") or "")  # load_dataset("parquet", data_files="hf://datasets/...")
+            out += [Load(repo, None, splits_of(_split_in_path(data_files)), site, "audit", files, r.get("ok", True))
+                    for repo in repos_in(data_files)]
         elif event == "open" and r.get("path"):
             m = CACHE_PATH.search(r["path"]) or re.search(r"/([\w.-]+)___([\w.-]+)/", r["path"])
             repo = f"{m.group(1)}/{m.group(2)}" if m else "file"
