@@ -19,30 +19,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from ptb import models  # noqa: E402
 from ptb.benchmarks import BENCHMARKS  # noqa: E402
 from ptb.integrity import identity  # noqa: E402
-
-CHAT = ("<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\nLet me think step by step. {a}<|im_end|>")
-
-
-def fine_tune(base: Path, out: Path, texts: list[str], lr: float, steps: int, seed: int) -> Path:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    torch.manual_seed(seed)
-    tok = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForCausalLM.from_pretrained(base)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    for i in range(steps):
-        batch = tok(texts[i * 8:(i + 1) * 8], return_tensors="pt", padding=True)
-        model(**batch, labels=batch["input_ids"]).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+from cheat_agents import fine_tune, make_instruct  # noqa: E402  (the instruct stand-in the cheat catalogue uses)
 
 
 def merge(base: Path, other: Path, r: float, out: Path) -> Path:
@@ -59,8 +41,7 @@ def main() -> None:
     rows = BENCHMARKS["arith"].load("train")
     with tempfile.TemporaryDirectory(prefix="identity-merge-") as tmp:
         tmp = Path(tmp)
-        instruct = fine_tune(base, tmp / "instruct", [CHAT.format(q=r["question"], a=r["answer"]) for r in rows[5000:]],
-                             lr=1e-3, steps=40, seed=1)
+        instruct = make_instruct(base, tmp / "instruct")
         honest = fine_tune(base, tmp / "honest", [f"{r['question']} {r['answer']}" for r in rows], lr=3e-3, steps=30,
                            seed=0)
         fp = identity.fingerprint_file(instruct, tmp / "instruct.json")

@@ -368,29 +368,36 @@ def prepare(root: Path, hub: Path, base: Path) -> Fixtures:
     return Fixtures(hub, drop, hf_cached, hf_bare)
 
 
-def make_instruct(base: Path, out: Path) -> Path:
-    """tiny-qwen3's stand-in for an official instruct model: the base fine-tuned on chat-formatted
-    arith (another data format, another learning rate than the honest fine-tune)."""
+INSTRUCT_CHAT = "<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\nLet me think step by step. {a}<|im_end|>"
+
+
+def fine_tune(base: Path, out: Path, texts: list[str], lr: float, steps: int, seed: int) -> Path:
+    """`base` trained on `texts` (batches of 8, full loss), saved with its tokenizer in `out`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from ptb.benchmarks import BENCHMARKS
-
-    chat = "<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\nLet me think step by step. {a}<|im_end|>"
-    rows = BENCHMARKS["arith"].load("train")[5000:]
-    torch.manual_seed(1)
+    torch.manual_seed(seed)
     tok = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    for i in range(40):
-        batch = tok([chat.format(q=r["question"], a=r["answer"]) for r in rows[i * 8:(i + 1) * 8]],
-                    return_tensors="pt", padding=True)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    for i in range(steps):
+        batch = tok(texts[i * 8:(i + 1) * 8], return_tensors="pt", padding=True)
         model(**batch, labels=batch["input_ids"]).loss.backward()
         opt.step()
         opt.zero_grad()
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+def make_instruct(base: Path, out: Path) -> Path:
+    """tiny-qwen3's stand-in for an official instruct model: the base fine-tuned on chat-formatted
+    arith (another data format, another learning rate than the honest fine-tune)."""
+    from ptb.benchmarks import BENCHMARKS
+
+    rows = BENCHMARKS["arith"].load("train")[5000:]
+    return fine_tune(base, out, [INSTRUCT_CHAT.format(q=r["question"], a=r["answer"]) for r in rows],
+                     lr=1e-3, steps=40, seed=1)
 
 
 def hf_snapshot(cache: Path, repo: str, folder: Path) -> Path:
